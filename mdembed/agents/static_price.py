@@ -1,0 +1,70 @@
+"""Baselines whose prices never change: cff_sd and cff_3d (DESIGN 5)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from mdembed.agents.registry import ALGORITHMS, Algorithm, Context
+from mdembed.embedding.client import ArcWeights, Embedding, embed
+from mdembed.embedding.prices import Prices
+from mdembed.errors import ConfigError
+from mdembed.network.substrate import NUM_NODE_RESOURCES, SubstrateState
+from mdembed.workload.requests import Request
+
+
+class StaticPriceCFF(Algorithm):
+    """CFF + Dijkstra at one fixed price table."""
+
+    def __init__(self, context: Context, prices: Prices) -> None:
+        self.context = context
+        self.prices = prices.clipped(context.market.price_min, context.market.price_max)
+        self._weights = ArcWeights(self.prices, context.substrate.arc_link)
+
+    def decide(self, request: Request, state: SubstrateState) -> Embedding:
+        c = self.context
+        return embed(
+            request, self.prices, c.substrate, state.node_residual, state.arc_residual,
+            c.market, c.routing, self._weights,
+        )  # fmt: skip
+
+
+def _no_params(name: str, params: Mapping[str, Any]) -> None:
+    if params:
+        raise ConfigError(f"algorithm {name} takes no parameters, got {', '.join(sorted(params))}")
+
+
+@ALGORITHMS.register("cff_sd")
+def cff_single_domain(context: Context, params: Mapping[str, Any]) -> Algorithm:
+    """One domain holds the whole substrate and charges the mid-range price for everything.
+
+    Every node costs the same, so CFF is plain first-fit in node order and
+    Dijkstra finds min-hop paths.
+    """
+    _no_params("cff_sd", params)
+    s = context.substrate
+    mid = (context.market.price_min + context.market.price_max) / 2
+    return StaticPriceCFF(
+        context,
+        Prices(node=np.full((s.num_nodes, 1, NUM_NODE_RESOURCES), mid), link=np.full((s.num_links, 1), mid)),
+    )
+
+
+@ALGORITHMS.register("cff_3d")
+def cff_multi_domain(context: Context, params: Mapping[str, Any]) -> Algorithm:
+    """Each domain quotes one static price per resource and one per Mbit/s of link.
+
+    The prices are drawn once per run from U(price_min, price_max), from the
+    algorithm's stream of the run's seed; every node and link of a domain
+    shares its domain's prices.
+    """
+    _no_params("cff_3d", params)
+    s = context.substrate
+    lo, hi = context.market.price_min, context.market.price_max
+    node_price = context.rng.uniform(lo, hi, size=(s.num_domains, NUM_NODE_RESOURCES))
+    link_price = context.rng.uniform(lo, hi, size=s.num_domains)
+    return StaticPriceCFF(
+        context,
+        Prices(node=node_price[s.node_domain][:, None, :], link=link_price[s.link_owner][:, None]),
+    )

@@ -1,0 +1,49 @@
+"""The one place that turns validated settings into the objects of a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mdembed.agents import ALGORITHMS, Algorithm, Context
+from mdembed.config import Settings, TopologySettings
+from mdembed.network.domains import link_owners, partition
+from mdembed.network.substrate import Substrate, build_substrate
+from mdembed.network.topology import load_topology
+from mdembed.seeding import stream
+from mdembed.workload.requests import Request, generate_workload
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    substrate: Substrate
+    requests: list[Request]
+    algorithm: Algorithm
+
+
+def make_substrate(topology: TopologySettings, seed: int) -> Substrate:
+    graph = load_topology(name=topology.name, path=topology.path)
+    domains = partition(graph, topology.num_domains, topology.partition, stream(seed, "substrate/partition"))
+    owners = link_owners(graph.edges, domains, topology.link_owner)
+    return build_substrate(graph, domains, owners, topology, stream(seed, "substrate/resources"))
+
+
+def make_algorithm(settings: Settings, substrate: Substrate) -> Algorithm:
+    params = dict(settings.algorithm)
+    name = params.pop("name")
+    factory = ALGORITHMS.get(name)
+    context = Context(
+        substrate=substrate,
+        market=settings.market,
+        routing=settings.routing,
+        workload=settings.workload,
+        rng=stream(settings.seed, f"algorithm/{name}"),
+    )
+    return factory(context, params)
+
+
+def make_run(settings: Settings) -> Run:
+    ALGORITHMS.get(str(settings.algorithm["name"]))  # an unknown name fails before any work
+    substrate = make_substrate(settings.topology, settings.seed)
+    algorithm = make_algorithm(settings, substrate)
+    requests = generate_workload(settings.workload, settings.seed)
+    return Run(substrate=substrate, requests=requests, algorithm=algorithm)

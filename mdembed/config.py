@@ -1,0 +1,226 @@
+"""Typed, validated settings read from the Hydra config.
+
+Each section of the config becomes a frozen dataclass whose checks run in
+``__post_init__``, so an impossible value is reported once, as one line,
+before any work starts. Code below this layer never reads the raw config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, TypeVar
+
+from mdembed.errors import ConfigError
+
+MAX_VNFS = 6  # |N'|max: the request tensor is MAX_VNFS x MAX_VNFS x 9
+ADMISSION_MODES = ("all_or_nothing", "partial")
+ROUTING_FALLBACKS = ("none", "k_shortest")
+
+S = TypeVar("S")
+
+
+def _pair(section: str, key: str, value: Any, *, low: float = -math.inf) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{section}.{key} must be a pair [min, max], got {value!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ConfigError(f"{section}.{key} must be finite, got [{lo}, {hi}]")
+    if lo > hi:
+        raise ConfigError(f"{section}.{key}: min {lo} is above max {hi}")
+    if lo < low:
+        raise ConfigError(f"{section}.{key}: min {lo} is below {low}")
+    return lo, hi
+
+
+def _positive(section: str, key: str, value: float, *, strict: bool = True) -> None:
+    bad = value <= 0 if strict else value < 0
+    if bad or not math.isfinite(value):
+        need = "positive" if strict else "non-negative"
+        raise ConfigError(f"{section}.{key} must be {need}, got {value}")
+
+
+@dataclass(frozen=True)
+class TopologySettings:
+    """Where the substrate comes from and how it is split and dimensioned (DESIGN 1-2)."""
+
+    name: str = "bteurope"
+    path: str | None = None
+    num_domains: int = 3
+    partition: str = "kmeans"
+    link_owner: str = "lower_id"
+    node_capacity: tuple[float, float] = (0.3, 2.0)
+    link_bandwidth_mbps: tuple[float, ...] = (20.0, 30.0, 50.0, 100.0)
+    loss_max: float = 0.0005
+    propagation_km_per_ms: float = 200.0
+    default_delay_ms: float = 1.0
+
+    def __post_init__(self) -> None:
+        s = "topology"
+        if int(self.num_domains) != self.num_domains or self.num_domains < 1:
+            raise ConfigError(f"{s}.num_domains must be a positive integer, got {self.num_domains}")
+        object.__setattr__(self, "num_domains", int(self.num_domains))
+        object.__setattr__(self, "node_capacity", _pair(s, "node_capacity", self.node_capacity, low=0.0))
+        if self.node_capacity[0] <= 0:
+            raise ConfigError(f"{s}.node_capacity must be positive, got {list(self.node_capacity)}")
+        try:
+            bws = tuple(float(b) for b in self.link_bandwidth_mbps)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{s}.link_bandwidth_mbps must be a list of numbers") from None
+        if not bws or min(bws) <= 0:
+            raise ConfigError(f"{s}.link_bandwidth_mbps must be a non-empty list of positive values")
+        object.__setattr__(self, "link_bandwidth_mbps", bws)
+        if not 0.0 <= self.loss_max < 1.0:
+            raise ConfigError(f"{s}.loss_max must lie in [0, 1), got {self.loss_max}")
+        _positive(s, "propagation_km_per_ms", self.propagation_km_per_ms)
+        _positive(s, "default_delay_ms", self.default_delay_ms, strict=False)
+
+
+@dataclass(frozen=True)
+class WorkloadSettings:
+    """The VNF-FG generator and the arrival process (DESIGN 3)."""
+
+    num_requests: int = 10_000
+    arrival_rate: float = 0.6
+    mean_lifetime: float = 100.0
+    num_vnfs: tuple[float, float] = (3, 6)
+    vnf_demand: tuple[float, float] = (0.05, 0.3)
+    extra_vl_probability: float = 0.5
+    vl_bandwidth_mbps: tuple[float, float] = (1.0, 30.0)
+    vl_delay_ms: tuple[float, float] = (10.0, 50.0)
+    vl_loss: tuple[float, float] = (0.0, 0.005)
+
+    def __post_init__(self) -> None:
+        s = "workload"
+        if int(self.num_requests) != self.num_requests or self.num_requests < 1:
+            raise ConfigError(f"{s}.num_requests must be a positive integer, got {self.num_requests}")
+        object.__setattr__(self, "num_requests", int(self.num_requests))
+        _positive(s, "arrival_rate", self.arrival_rate)
+        _positive(s, "mean_lifetime", self.mean_lifetime)
+        lo, hi = _pair(s, "num_vnfs", self.num_vnfs, low=1)
+        if int(lo) != lo or int(hi) != hi or hi > MAX_VNFS:
+            raise ConfigError(f"{s}.num_vnfs must be whole numbers within [1, {MAX_VNFS}], got [{lo}, {hi}]")
+        object.__setattr__(self, "num_vnfs", (int(lo), int(hi)))
+        object.__setattr__(self, "vnf_demand", _pair(s, "vnf_demand", self.vnf_demand, low=0.0))
+        if not 0.0 <= self.extra_vl_probability <= 1.0:
+            raise ConfigError(f"{s}.extra_vl_probability must lie in [0, 1], got {self.extra_vl_probability}")
+        object.__setattr__(self, "vl_bandwidth_mbps", _pair(s, "vl_bandwidth_mbps", self.vl_bandwidth_mbps, low=0.0))
+        object.__setattr__(self, "vl_delay_ms", _pair(s, "vl_delay_ms", self.vl_delay_ms, low=0.0))
+        lo, hi = _pair(s, "vl_loss", self.vl_loss, low=0.0)
+        if hi >= 1.0:
+            raise ConfigError(f"{s}.vl_loss must lie in [0, 1), got [{lo}, {hi}]")
+        object.__setattr__(self, "vl_loss", (lo, hi))
+
+
+@dataclass(frozen=True)
+class MarketSettings:
+    """How the client admits requests and the range every price lies in (DESIGN 4)."""
+
+    admission: str = "all_or_nothing"
+    price_min: float = 1.0
+    price_max: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.admission not in ADMISSION_MODES:
+            raise ConfigError(
+                f"market.admission must be one of {', '.join(ADMISSION_MODES)}, got {self.admission!r}"
+            )
+        _positive("market", "price_min", self.price_min, strict=False)
+        _positive("market", "price_max", self.price_max, strict=False)
+        if self.price_min > self.price_max:
+            raise ConfigError(
+                f"market.price_min ({self.price_min}) is above market.price_max ({self.price_max})"
+            )
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    """What the client does when the least-price path breaks a delay or loss bound.
+
+    ``none`` rejects the VL; ``k_shortest`` tries the next least-price paths
+    (Yen's algorithm), up to ``k`` of them, and takes the first that meets
+    both bounds.
+    """
+
+    fallback: str = "k_shortest"
+    k: int = 5
+
+    def __post_init__(self) -> None:
+        if self.fallback not in ROUTING_FALLBACKS:
+            raise ConfigError(
+                f"routing.fallback must be one of {', '.join(ROUTING_FALLBACKS)}, got {self.fallback!r}"
+            )
+        if int(self.k) != self.k or self.k < 1:
+            raise ConfigError(f"routing.k must be a positive integer, got {self.k}")
+        object.__setattr__(self, "k", int(self.k))
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """How many requests make one row of metrics.csv."""
+
+    window: int = 500
+
+    def __post_init__(self) -> None:
+        if int(self.window) != self.window or self.window < 1:
+            raise ConfigError(f"metrics.window must be a positive integer, got {self.window}")
+        object.__setattr__(self, "window", int(self.window))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, validated."""
+
+    seed: int = 0
+    trace: bool = False
+    progress: bool = True
+    topology: TopologySettings = field(default_factory=TopologySettings)
+    workload: WorkloadSettings = field(default_factory=WorkloadSettings)
+    market: MarketSettings = field(default_factory=MarketSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    algorithm: Mapping[str, Any] = field(default_factory=lambda: {"name": "cff_3d"})
+
+    def __post_init__(self) -> None:
+        if int(self.seed) != self.seed or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed}")
+        if "name" not in self.algorithm:
+            raise ConfigError("algorithm.name is missing")
+
+
+def section(cls: type[S], values: Mapping[str, Any] | None, name: str) -> S:
+    """Build one settings dataclass, naming any key it does not know."""
+    values = dict(values or {})
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown key {name}.{unknown[0]}; known: {', '.join(sorted(known))}")
+    try:
+        return cls(**values)
+    except TypeError:  # a value of the wrong type met a numeric check
+        raise ConfigError(f"{name}: a value has the wrong type in {values}") from None
+
+
+def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
+    """Validate a resolved config (a plain dict or an OmegaConf container)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        try:
+            cfg = OmegaConf.to_container(cfg, resolve=True)
+        except Exception as err:  # an interpolation the user wrote that cannot resolve
+            raise ConfigError(f"cannot resolve the config: {str(err).splitlines()[0]}") from None
+    cfg = dict(cfg)
+    return Settings(
+        seed=cfg.get("seed", 0),
+        trace=bool(cfg.get("trace", False)),
+        progress=bool(cfg.get("progress", True)),
+        topology=section(TopologySettings, cfg.get("topology"), "topology"),
+        workload=section(WorkloadSettings, cfg.get("workload"), "workload"),
+        market=section(MarketSettings, cfg.get("market"), "market"),
+        routing=section(RoutingSettings, cfg.get("routing"), "routing"),
+        metrics=section(MetricsSettings, cfg.get("metrics"), "metrics"),
+        algorithm=dict(cfg.get("algorithm") or {}),
+    )

@@ -1,0 +1,1 @@
+"""Placing VNFs and routing VLs: pure functions, composed by the central client."""

@@ -1,0 +1,186 @@
+"""The central client: CFF for VNFs, then constrained Dijkstra for VLs, then admission (DESIGN 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from mdembed.config import MarketSettings, RoutingSettings
+from mdembed.embedding.placement import cff_place
+from mdembed.embedding.prices import Prices
+from mdembed.embedding.routing import RoutingGraph, route_vl
+from mdembed.network.substrate import BW_UNIT, NODE_UNIT, Holding, Substrate
+from mdembed.workload.requests import Request
+
+
+@dataclass(frozen=True, eq=False)
+class Embedding:
+    """What the client decided for one request.
+
+    ``placement[v]`` is the node hosting VNF v, -1 where it is not embedded;
+    ``paths[e]`` the arcs carrying VL e (``[]`` when both VNFs share a node),
+    None where it is not embedded. ``reason`` says why the request is not
+    fully embedded, None when it is.
+    """
+
+    placement: np.ndarray
+    paths: tuple[list[int] | None, ...]
+    domain_revenue: np.ndarray
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason is None
+
+    @property
+    def num_vnfs_embedded(self) -> int:
+        return int((self.placement >= 0).sum())
+
+    @property
+    def num_vls_embedded(self) -> int:
+        return sum(p is not None for p in self.paths)
+
+    @property
+    def holds_anything(self) -> bool:
+        return self.num_vnfs_embedded > 0
+
+    def cost(self, request: Request) -> float:
+        """Resources consumed: VNF demand (normalized units) + VL bandwidth (Mbit/s) x hops."""
+        placed = self.placement >= 0
+        node_units = request.vnf_demand[placed].sum() / NODE_UNIT
+        link_units = sum(
+            len(p) * int(bw) for p, bw in zip(self.paths, request.vl_bandwidth) if p is not None
+        ) / BW_UNIT
+        return float(node_units + link_units)
+
+    def holding(self, request: Request, substrate: Substrate) -> Holding:
+        placed = self.placement >= 0
+        nodes = self.placement[placed]
+        arcs: list[int] = []
+        arc_bw: list[int] = []
+        vls_per_domain = np.zeros(substrate.num_domains, dtype=np.int64)
+        link_owner = substrate.link_owner
+        for e, path in enumerate(self.paths):
+            if path is None:
+                continue
+            arcs.extend(path)
+            arc_bw.extend([int(request.vl_bandwidth[e])] * len(path))
+            if path:
+                owners = {int(link_owner[a >> 1]) for a in path}
+            else:
+                owners = {int(substrate.node_domain[self.placement[request.vl_src[e]]])}
+            vls_per_domain[list(owners)] += 1
+        return Holding(
+            nodes=nodes,
+            demands=request.vnf_demand[placed],
+            arcs=np.asarray(arcs, dtype=np.int64),
+            arc_bandwidth=np.asarray(arc_bw, dtype=np.int64),
+            vnfs_per_domain=np.bincount(substrate.node_domain[nodes], minlength=substrate.num_domains),
+            vls_per_domain=vls_per_domain,
+        )
+
+
+def rejected(request: Request, num_domains: int, reason: str) -> Embedding:
+    return Embedding(
+        placement=np.full(request.num_vnfs, -1, dtype=np.int64),
+        paths=(None,) * request.num_vls,
+        domain_revenue=np.zeros(num_domains),
+        reason=reason,
+    )
+
+
+@lru_cache(maxsize=8)
+def routing_graph(substrate: Substrate) -> RoutingGraph:
+    survival = np.repeat(1.0 - substrate.link_loss, 2)
+    return RoutingGraph(
+        adjacency=substrate.adjacency,
+        arc_dst=substrate.arc_dst.tolist(),
+        delay_ms=np.repeat(substrate.link_delay_ms, 2).tolist(),
+        survival=survival.tolist(),
+        neg_log_survival=(-np.log(survival)).tolist(),
+    )
+
+
+def node_costs(prices: Prices, demand_units: np.ndarray) -> np.ndarray:
+    """(n, N): what each node charges each VNF of the request, P = c[n, v, :] . h[v, :]."""
+    if prices.node.shape[1] == 1:
+        return demand_units @ prices.node[:, 0, :].T
+    n = len(demand_units)
+    return np.einsum("nvk,vk->vn", prices.node[:, :n, :], demand_units)
+
+
+class ArcWeights:
+    """Per-arc price lists for each VL slot, built once per distinct slot."""
+
+    def __init__(self, prices: Prices, arc_link: np.ndarray) -> None:
+        self._prices = prices
+        self._arc_link = arc_link
+        self._shared = prices.link.shape[1] == 1
+        self._cache: dict[int, list[float]] = {}
+
+    def __call__(self, slot: int) -> list[float]:
+        key = 0 if self._shared else slot
+        if key not in self._cache:
+            self._cache[key] = self._prices.link_price(key)[self._arc_link].tolist()
+        return self._cache[key]
+
+
+def embed(
+    request: Request,
+    prices: Prices,
+    substrate: Substrate,
+    node_residual: np.ndarray,
+    arc_residual: np.ndarray,
+    market: MarketSettings,
+    routing: RoutingSettings,
+    weights: ArcWeights | None = None,
+) -> Embedding:
+    """Place, route and admit one request against the given residuals (left untouched)."""
+    demand_units = request.vnf_demand_units
+    costs = node_costs(prices, demand_units)
+    placement = cff_place(costs, node_residual, request.vnf_demand)
+    reason = None
+    missing = np.flatnonzero(placement < 0)
+    if len(missing):
+        reason = f"vnf {missing[0]}: no node has the capacity"
+
+    weights = weights or ArcWeights(prices, substrate.arc_link)
+    residual = arc_residual.tolist()
+    graph = routing_graph(substrate)
+    paths: list[list[int] | None] = []
+    for e in range(request.num_vls):
+        a, b = int(request.vl_src[e]), int(request.vl_dst[e])
+        u, v = int(placement[a]), int(placement[b])
+        if u < 0 or v < 0:
+            paths.append(None)
+            reason = reason or f"vl {a}->{b}: an end VNF is not placed"
+            continue
+        bw = int(request.vl_bandwidth[e])
+        path, why = route_vl(
+            graph, weights(e), residual, bw, u, v,
+            float(request.vl_delay_ms[e]), float(request.vl_loss[e]), routing.fallback, routing.k,
+        )  # fmt: skip
+        if path is None:
+            reason = reason or f"vl {a}->{b}: {why}"
+        else:
+            for arc in path:
+                residual[arc] -= bw
+        paths.append(path)
+
+    if reason is not None and market.admission == "all_or_nothing":
+        return rejected(request, substrate.num_domains, reason)
+
+    revenue = np.zeros(substrate.num_domains)
+    for v, node in enumerate(placement.tolist()):
+        if node >= 0:
+            revenue[substrate.node_domain[node]] += costs[v, node]
+    owner = substrate.link_owner
+    for e, path in enumerate(paths):
+        if path:
+            price = prices.link_price(e)
+            mbps = request.vl_bandwidth[e] / BW_UNIT
+            for arc in path:
+                revenue[owner[arc >> 1]] += price[arc >> 1] * mbps
+    return Embedding(placement=placement, paths=tuple(paths), domain_revenue=revenue, reason=reason)

@@ -1,0 +1,188 @@
+"""Per-request counters, per-window rows of metrics.csv and the run summary (DESIGN 6).
+
+Definitions (each column of metrics.csv and key of summary.json):
+
+- ``acceptance_ratio``: fully embedded VNF-FGs / arrived VNF-FGs.
+- ``vnf_acceptance_ratio``, ``vl_acceptance_ratio``: VNFs (VLs) that were
+  embedded and held / VNFs (VLs) requested. Under all-or-nothing admission a
+  rejected request holds nothing; under partial admission its embedded part
+  counts.
+- ``revenue``: what the domains earned, sum over embedded elements of
+  price x demand (DESIGN 4.6); ``domain{d}_revenue`` per domain.
+- ``cost``: substrate resources consumed, VNF demand (normalized units,
+  summed over CPU, RAM, storage) + VL bandwidth (Mbit/s) x links on its path.
+- ``domain{d}_unit_price``: domain revenue / resource units it sold (node
+  units + Mbit/s x own links).
+- ``domain{d}_node_utilization``, ``domain{d}_link_utilization``: used /
+  capacity over the domain's nodes (mean of the 3 resources) and own links,
+  at the window's end; ``domain{d}_hosted_vnfs``, ``domain{d}_hosted_vls``:
+  VNFs on its nodes and VLs crossing its links (or sharing one of its
+  nodes) at the window's end.
+- ``jain_index``: Jain's fairness index of the domains' node utilization at
+  the window's end (1 = perfectly balanced; 1 when nothing is used).
+- ``decision_time_ms_*``: wall time of the algorithm's decision per request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mdembed.embedding.client import Embedding
+from mdembed.network.substrate import BW_UNIT, NODE_UNIT, Substrate, SubstrateState
+from mdembed.workload.requests import Request
+
+
+def jain_index(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    square_sum = float((values**2).sum())
+    if square_sum == 0.0:
+        return 1.0
+    return float(values.sum() ** 2 / (len(values) * square_sum))
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den else float("nan")
+
+
+class MetricsRecorder:
+    """Collects one record per request and a snapshot of the substrate per window."""
+
+    def __init__(self, substrate: Substrate, num_requests: int, window: int) -> None:
+        self.substrate = substrate
+        self.window = window
+        d = substrate.num_domains
+        self.count = 0
+        self.time = np.zeros(num_requests)
+        self.accepted = np.zeros(num_requests, dtype=bool)
+        self.vnfs = np.zeros((num_requests, 2), dtype=np.int64)  # requested, embedded
+        self.vls = np.zeros((num_requests, 2), dtype=np.int64)
+        self.revenue = np.zeros((num_requests, d))
+        self.units_sold = np.zeros((num_requests, d))
+        self.cost = np.zeros(num_requests)
+        self.decision_ns = np.zeros(num_requests, dtype=np.int64)
+        self.reasons: Counter[str] = Counter()
+        self.rows: list[dict[str, Any]] = []
+        self._domain_nodes = [np.flatnonzero(substrate.node_domain == k) for k in range(d)]
+        self._domain_arcs = [np.flatnonzero(substrate.arc_owner == k) for k in range(d)]
+        self._started = time.perf_counter()
+
+    def record(self, request: Request, embedding: Embedding, decision_ns: int, state: SubstrateState) -> None:
+        i = self.count
+        self.time[i] = request.arrival
+        self.accepted[i] = embedding.accepted
+        self.vnfs[i] = request.num_vnfs, embedding.num_vnfs_embedded
+        self.vls[i] = request.num_vls, embedding.num_vls_embedded
+        self.revenue[i] = embedding.domain_revenue
+        self.decision_ns[i] = decision_ns
+        if embedding.holds_anything:
+            self.cost[i] = embedding.cost(request)
+            self.units_sold[i] = self._units_sold(request, embedding)
+        if embedding.reason is not None:
+            self.reasons[embedding.reason.split(": ", 1)[-1]] += 1
+        self.count += 1
+        if self.count % self.window == 0:
+            self._close_window(state)
+
+    def finish(self, state: SubstrateState) -> None:
+        if self.count % self.window:
+            self._close_window(state)
+
+    def _units_sold(self, request: Request, embedding: Embedding) -> np.ndarray:
+        s = self.substrate
+        units = np.zeros(s.num_domains)
+        placed = embedding.placement >= 0
+        np.add.at(units, s.node_domain[embedding.placement[placed]], request.vnf_demand[placed].sum(axis=1) / NODE_UNIT)
+        for path, bw in zip(embedding.paths, request.vl_bandwidth):
+            for arc in path or ():
+                units[s.link_owner[arc >> 1]] += bw / BW_UNIT
+        return units
+
+    def _close_window(self, state: SubstrateState) -> None:
+        start = len(self.rows) * self.window
+        w = slice(start, self.count)
+        self.rows.append(
+            {
+                "window": len(self.rows),
+                "requests": self.count,
+                "time": float(self.time[self.count - 1]),
+                **self._totals(w),
+                **self._snapshot(state),
+            }
+        )
+
+    def _totals(self, w: slice) -> dict[str, Any]:
+        vnfs, vls = self.vnfs[w].sum(axis=0), self.vls[w].sum(axis=0)
+        revenue, cost = float(self.revenue[w].sum()), float(self.cost[w].sum())
+        ms = self.decision_ns[w] / 1e6
+        row = {
+            "acceptance_ratio": float(self.accepted[w].mean()),
+            "vnf_acceptance_ratio": _ratio(vnfs[1], vnfs[0]),
+            "vl_acceptance_ratio": _ratio(vls[1], vls[0]),
+            "revenue": revenue,
+            "cost": cost,
+            "revenue_to_cost": _ratio(revenue, cost),
+            "decision_time_ms_median": float(np.median(ms)),
+            "decision_time_ms_p95": float(np.percentile(ms, 95)),
+        }
+        domain_revenue = self.revenue[w].sum(axis=0)
+        sold = self.units_sold[w].sum(axis=0)
+        for d in range(self.substrate.num_domains):
+            row[f"domain{d}_revenue"] = float(domain_revenue[d])
+            row[f"domain{d}_unit_price"] = _ratio(domain_revenue[d], sold[d])
+        return row
+
+    def _snapshot(self, state: SubstrateState) -> dict[str, Any]:
+        s = self.substrate
+        node_used = s.node_capacity - state.node_residual
+        arc_used = s.arc_bandwidth - state.arc_residual
+        node_util = np.array(
+            [
+                float((node_used[n].sum(axis=0) / s.node_capacity[n].sum(axis=0)).mean())
+                for n in self._domain_nodes
+            ]
+        )
+        row: dict[str, Any] = {"jain_index": jain_index(node_util)}
+        for d, arcs in enumerate(self._domain_arcs):
+            row[f"domain{d}_node_utilization"] = float(node_util[d])
+            row[f"domain{d}_link_utilization"] = _ratio(arc_used[arcs].sum(), s.arc_bandwidth[arcs].sum())
+            row[f"domain{d}_hosted_vnfs"] = int(state.hosted_vnfs[d])
+            row[f"domain{d}_hosted_vls"] = int(state.hosted_vls[d])
+        return row
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+    def summary(self) -> dict[str, Any]:
+        n = self.count
+        w = slice(0, n)
+        totals = self._totals(w)
+        vnfs, vls = self.vnfs[w].sum(axis=0), self.vls[w].sum(axis=0)
+        ms = self.decision_ns[w] / 1e6
+        jain = [row["jain_index"] for row in self.rows]
+        return {
+            "requests": n,
+            "accepted": int(self.accepted[w].sum()),
+            "acceptance_ratio": totals["acceptance_ratio"],
+            "vnfs_requested": int(vnfs[0]),
+            "vnfs_embedded": int(vnfs[1]),
+            "vnf_acceptance_ratio": totals["vnf_acceptance_ratio"],
+            "vls_requested": int(vls[0]),
+            "vls_embedded": int(vls[1]),
+            "vl_acceptance_ratio": totals["vl_acceptance_ratio"],
+            "revenue": totals["revenue"],
+            "cost": totals["cost"],
+            "revenue_to_cost": totals["revenue_to_cost"],
+            "domain_revenue": [totals[f"domain{d}_revenue"] for d in range(self.substrate.num_domains)],
+            "domain_unit_price": [totals[f"domain{d}_unit_price"] for d in range(self.substrate.num_domains)],
+            "jain_index_mean": float(np.mean(jain)) if jain else float("nan"),
+            "decision_time_ms_median": float(np.median(ms)),
+            "decision_time_ms_p95": float(np.percentile(ms, 95)),
+            "decision_time_ms_mean": float(ms.mean()),
+            "reject_reasons": dict(sorted(self.reasons.items())),
+            "wall_time_s": time.perf_counter() - self._started,
+        }

@@ -1,0 +1,1 @@
+"""Substrate network: topology loading, domain partitions."""

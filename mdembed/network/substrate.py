@@ -1,0 +1,183 @@
+"""The substrate network as flat arrays, and its residual resources.
+
+Resources are kept as integers (node resources in micro-units, bandwidth in
+kbit/s) so that allocating and releasing are exact: after every request has
+departed, every residual equals its capacity bit for bit.
+
+Each undirected link ``l`` joining ``u < v`` gives two arcs: ``2l`` is
+``u -> v`` and ``2l + 1`` is ``v -> u``; each direction has its own capacity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from mdembed.config import TopologySettings
+from mdembed.network.topology import Topology, link_lengths_km
+
+NUM_NODE_RESOURCES = 3  # CPU, RAM, storage
+NODE_RESOURCES = ("cpu", "ram", "storage")
+NODE_UNIT = 1_000_000  # integer units per normalized node-resource unit
+BW_UNIT = 1_000  # integer units (kbit/s) per Mbit/s
+
+
+def to_node_units(values: np.ndarray) -> np.ndarray:
+    return np.rint(np.asarray(values, dtype=np.float64) * NODE_UNIT).astype(np.int64)
+
+
+def to_bw_units(values: np.ndarray) -> np.ndarray:
+    return np.rint(np.asarray(values, dtype=np.float64) * BW_UNIT).astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Substrate:
+    """What never changes during a run: graph, domains, capacities, delays, losses."""
+
+    name: str
+    labels: tuple[str, ...]
+    num_domains: int
+    node_domain: np.ndarray  # (N,) domain of each node
+    node_capacity: np.ndarray  # (N, 3) int64, micro-units
+    link_ends: np.ndarray  # (E, 2) node pairs, u < v
+    link_owner: np.ndarray  # (E,) domain that owns and prices each link
+    link_bandwidth: np.ndarray  # (E,) int64 kbit/s, per direction
+    link_delay_ms: np.ndarray  # (E,)
+    link_loss: np.ndarray  # (E,) fraction
+    adjacency: tuple[tuple[tuple[int, int], ...], ...]  # adjacency[u] = ((v, arc), ...)
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.node_domain)
+
+    @property
+    def num_links(self) -> int:
+        return len(self.link_ends)
+
+    @cached_property
+    def arc_src(self) -> np.ndarray:
+        return self.link_ends.reshape(-1)  # arc 2l leaves u, arc 2l + 1 leaves v
+
+    @cached_property
+    def arc_dst(self) -> np.ndarray:
+        return self.link_ends[:, ::-1].reshape(-1)
+
+    @cached_property
+    def arc_link(self) -> np.ndarray:
+        return np.repeat(np.arange(self.num_links), 2)
+
+    @cached_property
+    def arc_owner(self) -> np.ndarray:
+        return np.repeat(self.link_owner, 2)
+
+    @cached_property
+    def arc_bandwidth(self) -> np.ndarray:
+        return np.repeat(self.link_bandwidth, 2)
+
+    def path_nodes(self, src: int, arcs: list[int]) -> list[int]:
+        """Node sequence of a path given as arcs; ``[src]`` for an empty path."""
+        ends = self.link_ends
+        nodes = [src]
+        for a in arcs:
+            nodes.append(int(ends[a >> 1, 1 - (a & 1)]))
+        return nodes
+
+
+def build_substrate(
+    topology: Topology,
+    node_domain: np.ndarray,
+    link_owner: np.ndarray,
+    settings: TopologySettings,
+    rng: np.random.Generator,
+) -> Substrate:
+    """Draw the resources of every node and link (DESIGN 1) from ``rng``."""
+    n, e = topology.num_nodes, topology.num_links
+    lo, hi = settings.node_capacity
+    capacity = to_node_units(rng.uniform(lo, hi, size=(n, NUM_NODE_RESOURCES)))
+    bandwidth = to_bw_units(rng.choice(np.asarray(settings.link_bandwidth_mbps), size=e))
+    loss = rng.uniform(0.0, settings.loss_max, size=e)
+    length = link_lengths_km(topology)
+    delay = length / settings.propagation_km_per_ms
+    unknown = ~np.isfinite(delay) | (delay <= 0.0)
+    delay[unknown] = settings.default_delay_ms
+    adjacency: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for link, (u, v) in enumerate(topology.edges.tolist()):
+        adjacency[u].append((v, 2 * link))
+        adjacency[v].append((u, 2 * link + 1))
+    return Substrate(
+        name=topology.name,
+        labels=tuple(topology.labels),
+        num_domains=int(node_domain.max()) + 1,
+        node_domain=np.asarray(node_domain, dtype=np.int64),
+        node_capacity=capacity,
+        link_ends=np.asarray(topology.edges, dtype=np.int64),
+        link_owner=np.asarray(link_owner, dtype=np.int64),
+        link_bandwidth=bandwidth,
+        link_delay_ms=delay,
+        link_loss=loss,
+        adjacency=tuple(tuple(a) for a in adjacency),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Holding:
+    """What one request holds until it departs."""
+
+    nodes: np.ndarray  # (m,) node of each embedded VNF
+    demands: np.ndarray  # (m, 3) int64
+    arcs: np.ndarray  # (p,) arcs used, one entry per VL crossing it
+    arc_bandwidth: np.ndarray  # (p,) int64
+    vnfs_per_domain: np.ndarray  # (D,)
+    vls_per_domain: np.ndarray  # (D,)
+
+
+class SubstrateState:
+    """Residual resources and what each hosted request holds."""
+
+    def __init__(self, substrate: Substrate) -> None:
+        self.substrate = substrate
+        self.node_residual = substrate.node_capacity.copy()
+        self.arc_residual = substrate.arc_bandwidth.copy()
+        self.hosted_vnfs = np.zeros(substrate.num_domains, dtype=np.int64)
+        self.hosted_vls = np.zeros(substrate.num_domains, dtype=np.int64)
+        self._held: dict[int, Holding] = {}
+
+    def __contains__(self, request_id: int) -> bool:
+        return request_id in self._held
+
+    @property
+    def num_hosted(self) -> int:
+        return len(self._held)
+
+    def allocate(self, request_id: int, holding: Holding) -> None:
+        if request_id in self._held:
+            raise RuntimeError(f"request {request_id} already holds resources")
+        np.subtract.at(self.node_residual, holding.nodes, holding.demands)
+        np.subtract.at(self.arc_residual, holding.arcs, holding.arc_bandwidth)
+        if (self.node_residual[holding.nodes] < 0).any() or (self.arc_residual[holding.arcs] < 0).any():
+            self._return(holding)
+            raise RuntimeError(f"request {request_id} was embedded beyond the residual capacity")
+        self.hosted_vnfs += holding.vnfs_per_domain
+        self.hosted_vls += holding.vls_per_domain
+        self._held[request_id] = holding
+
+    def release(self, request_id: int) -> None:
+        holding = self._held.pop(request_id)
+        self._return(holding)
+        self.hosted_vnfs -= holding.vnfs_per_domain
+        self.hosted_vls -= holding.vls_per_domain
+
+    def _return(self, holding: Holding) -> None:
+        np.add.at(self.node_residual, holding.nodes, holding.demands)
+        np.add.at(self.arc_residual, holding.arcs, holding.arc_bandwidth)
+
+    def node_utilization(self) -> np.ndarray:
+        """(N, 3) share of each node resource in use."""
+        cap = self.substrate.node_capacity
+        return (cap - self.node_residual) / cap
+
+    def arc_utilization(self) -> np.ndarray:
+        cap = self.substrate.arc_bandwidth
+        return (cap - self.arc_residual) / cap

@@ -1,0 +1,136 @@
+"""Command-line entry point: ``python -m mdembed.run [experiment=NAME] [overrides]``.
+
+``main`` is a thin Hydra wrapper; ``run(cfg, out_dir)`` does the work and is
+what tests call. Errors a user can cause are printed as one line
+(``mdembed: error: ...``) with a non-zero exit, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from mdembed import __version__
+from mdembed.build import make_run
+from mdembed.config import settings_from_config
+from mdembed.errors import ConfigError, MdembedError
+from mdembed.io import write_atomic, write_csv, write_json
+from mdembed.metrics import MetricsRecorder
+from mdembed.network.substrate import SubstrateState
+from mdembed.simulation import simulate
+from mdembed.trace import TraceWriter
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+EXIT_USER_ERROR = 2
+
+
+def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Simulate one configuration and write its results into ``out_dir``.
+
+    Files: metrics.csv (one row per window), summary.json (written last: its
+    presence marks a complete run) and, with ``trace=true``, substrate.json
+    and events.jsonl.
+    """
+    settings = settings_from_config(cfg)
+    overwrite = bool(_get(cfg, "overwrite", False))
+    out_dir = Path(out_dir)
+    summary_path = out_dir / "summary.json"
+    if summary_path.exists() and not overwrite:
+        raise ConfigError(f"{out_dir} already holds a finished run; pass overwrite=true or choose another hydra.run.dir")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary_path.unlink(missing_ok=True)
+
+    run_objects = make_run(settings)
+    substrate = run_objects.substrate
+    state = SubstrateState(substrate)
+    recorder = MetricsRecorder(substrate, len(run_objects.requests), settings.metrics.window)
+    trace = TraceWriter(out_dir, substrate) if settings.trace else None
+    try:
+        simulate(run_objects.requests, run_objects.algorithm, state, recorder, trace, settings.progress)
+    except BaseException:
+        if trace:
+            trace.abandon()
+        raise
+    if trace:
+        trace.close()
+
+    summary = {
+        "algorithm": settings.algorithm["name"],
+        "topology": substrate.name,
+        "num_nodes": substrate.num_nodes,
+        "num_links": substrate.num_links,
+        "num_domains": substrate.num_domains,
+        "seed": settings.seed,
+        "admission": settings.market.admission,
+        **recorder.summary(),
+        "mdembed_version": __version__,
+    }
+    write_csv(out_dir / "metrics.csv", recorder.table())
+    write_json(summary_path, summary)
+    return summary
+
+
+def _get(cfg: DictConfig | dict[str, Any], key: str, default: Any) -> Any:
+    return cfg.get(key, default) if hasattr(cfg, "get") else default
+
+
+def _report(summary: dict[str, Any], out_dir: Path) -> None:
+    print(
+        f"{summary['algorithm']} on {summary['topology']}: {summary['accepted']}/{summary['requests']} VNF-FGs accepted "
+        f"({summary['acceptance_ratio']:.3f}; VNFs {summary['vnf_acceptance_ratio']:.3f}, "
+        f"VLs {summary['vl_acceptance_ratio']:.3f}), results in {out_dir}"
+    )
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def hydra_main(cfg: DictConfig) -> None:
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        summary = run(cfg, out_dir)
+    except MdembedError as err:
+        write_atomic(out_dir / "error.txt", f"{err}\n")
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        print(f"mdembed: error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    _report(summary, out_dir)
+
+
+def check_group_choices(args: list[str]) -> None:
+    """Name an unknown config-group option in one line, before Hydra composes anything."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
+    candidates = [a for a in args if "=" in a and not a.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(candidates)
+    except Exception as err:
+        raise ConfigError(f"cannot parse the overrides: {str(err).splitlines()[0]}") from None
+    for override in overrides:
+        group = override.key_or_group
+        if group not in groups or override.is_delete():
+            continue
+        options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+        values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+        for value in values:
+            if isinstance(value, str) and value not in options:
+                raise ConfigError(f"unknown {group} {value!r}; known: {', '.join(options)}")
+
+
+def main() -> None:
+    try:
+        check_group_choices(sys.argv[1:])
+    except MdembedError as err:
+        print(f"mdembed: error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    hydra_main()
+
+
+if __name__ == "__main__":
+    main()

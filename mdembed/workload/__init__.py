@@ -1,0 +1,1 @@
+"""VNF-FG requests, their arrival process and the request tensor."""
