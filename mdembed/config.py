@@ -16,6 +16,7 @@ from mdembed.errors import ConfigError
 
 MAX_VNFS = 6  # |N'|max: the request tensor is MAX_VNFS x MAX_VNFS x 9
 ADMISSION_MODES = ("all_or_nothing", "partial")
+TIE_BREAKS = ("bandwidth", "index")
 ROUTING_FALLBACKS = ("none", "k_shortest")
 
 S = TypeVar("S")
@@ -49,7 +50,7 @@ class TopologySettings:
     name: str = "bteurope"
     path: str | None = None
     num_domains: int = 3
-    partition: str = "kmeans"
+    partition: str = "bfs"
     link_owner: str = "lower_id"
     node_capacity: tuple[float, float] = (0.3, 2.0)
     link_bandwidth_mbps: tuple[float, ...] = (20.0, 30.0, 50.0, 100.0)
@@ -83,10 +84,10 @@ class WorkloadSettings:
     """The VNF-FG generator and the arrival process (DESIGN 3)."""
 
     num_requests: int = 10_000
-    arrival_rate: float = 0.6
+    arrival_rate: float = 0.05
     mean_lifetime: float = 100.0
     num_vnfs: tuple[float, float] = (3, 6)
-    vnf_demand: tuple[float, float] = (0.05, 0.3)
+    vnf_demand: tuple[float, float] = (0.02, 0.1)
     extra_vl_probability: float = 0.5
     vl_bandwidth_mbps: tuple[float, float] = (1.0, 30.0)
     vl_delay_ms: tuple[float, float] = (10.0, 50.0)
@@ -121,8 +122,11 @@ class MarketSettings:
     admission: str = "all_or_nothing"
     price_min: float = 1.0
     price_max: float = 10.0
+    tie_break: str = "bandwidth"
 
     def __post_init__(self) -> None:
+        if self.tie_break not in TIE_BREAKS:
+            raise ConfigError(f"market.tie_break must be one of {', '.join(TIE_BREAKS)}, got {self.tie_break!r}")
         if self.admission not in ADMISSION_MODES:
             raise ConfigError(
                 f"market.admission must be one of {', '.join(ADMISSION_MODES)}, got {self.admission!r}"
@@ -191,16 +195,34 @@ class Settings:
 
 
 def section(cls: type[S], values: Mapping[str, Any] | None, name: str) -> S:
-    """Build one settings dataclass, naming any key it does not know."""
+    """Build one settings dataclass, naming any key it does not know or value of the wrong kind."""
     values = dict(values or {})
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - known)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown key {name}.{unknown[0]}; known: {', '.join(sorted(known))}")
-    try:
-        return cls(**values)
-    except TypeError:  # a value of the wrong type met a numeric check
-        raise ConfigError(f"{name}: a value has the wrong type in {values}") from None
+        raise ConfigError(f"unknown key {name}.{unknown[0]}; known: {', '.join(sorted(fields))}")
+    for key, value in values.items():
+        _check_kind(f"{name}.{key}", fields[key].default, value)
+    return cls(**values)
+
+
+def _check_kind(key: str, default: Any, value: Any) -> None:
+    """Compare a value with the kind of its field's default: number, list or text."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, tuple):
+        ok = isinstance(value, (list, tuple)) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        )
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:
+        return
+    if not ok:
+        kind = {bool: "true or false", tuple: "a list of numbers", str: "a string"}.get(type(default), "a number")
+        raise ConfigError(f"{key} must be {kind}, got {value!r}")
 
 
 def settings_from_config(cfg: Mapping[str, Any]) -> Settings:

@@ -30,6 +30,15 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 EXIT_USER_ERROR = 2
 
 
+def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """The config the command line would build from these overrides (for tests and scripts)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))
+
+
 def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Simulate one configuration and write its results into ``out_dir``.
 

@@ -103,6 +103,21 @@ def routing_graph(substrate: Substrate) -> RoutingGraph:
     )
 
 
+@lru_cache(maxsize=16)
+def tie_order(substrate: Substrate, rule: str) -> np.ndarray:
+    """The order in which CFF tries nodes of equal cost.
+
+    ``bandwidth``: most attached link capacity first (then node index), so a
+    first-fit that spills over lands next to a well-connected node rather
+    than a leaf; ``index``: node index order.
+    """
+    if rule == "index":
+        return np.arange(substrate.num_nodes)
+    attached = np.zeros(substrate.num_nodes, dtype=np.int64)
+    np.add.at(attached, substrate.link_ends.reshape(-1), np.repeat(substrate.link_bandwidth, 2))
+    return np.lexsort((np.arange(substrate.num_nodes), -attached))
+
+
 def node_costs(prices: Prices, demand_units: np.ndarray) -> np.ndarray:
     """(n, N): what each node charges each VNF of the request, P = c[n, v, :] . h[v, :]."""
     if prices.node.shape[1] == 1:
@@ -140,7 +155,7 @@ def embed(
     """Place, route and admit one request against the given residuals (left untouched)."""
     demand_units = request.vnf_demand_units
     costs = node_costs(prices, demand_units)
-    placement = cff_place(costs, node_residual, request.vnf_demand)
+    placement = cff_place(costs, node_residual, request.vnf_demand, tie_order(substrate, market.tie_break))
     reason = None
     missing = np.flatnonzero(placement < 0)
     if len(missing):
