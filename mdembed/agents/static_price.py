@@ -39,8 +39,8 @@ def _no_params(name: str, params: Mapping[str, Any]) -> None:
 def cff_single_domain(context: Context, params: Mapping[str, Any]) -> Algorithm:
     """One domain holds the whole substrate and charges the mid-range price for everything.
 
-    Every node costs the same, so CFF is plain first-fit in node order and
-    Dijkstra finds min-hop paths.
+    Every node costs the same, so CFF is plain first-fit in the
+    ``market.tie_break`` order and Dijkstra finds min-hop paths.
     """
     _no_params("cff_sd", params)
     s = context.substrate

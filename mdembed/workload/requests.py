@@ -78,9 +78,9 @@ def generate_workload(settings: WorkloadSettings, seed: int) -> list[Request]:
     r = settings.num_requests
     gaps = stream(seed, "workload/arrivals").exponential(1.0 / settings.arrival_rate, size=r)
     lifetimes = stream(seed, "workload/lifetimes").exponential(settings.mean_lifetime, size=r)
-    content = stream(seed, "workload/content")
     lo, hi = settings.num_vnfs
-    sizes = content.integers(lo, hi + 1, size=r)
+    sizes = stream(seed, "workload/sizes").integers(lo, hi + 1, size=r)  # own stream: lo == hi draws nothing
+    content = stream(seed, "workload/content")
     order_keys = content.random((r, MAX_VNFS))
     coins = content.random((r, MAX_VLS))
     demand = to_node_units(content.uniform(*settings.vnf_demand, size=(r, MAX_VNFS, NUM_NODE_RESOURCES)))
