@@ -4,7 +4,9 @@ Prints one figure per line as ``name value unit``, each the median over
 ``--repeats`` runs of the same seeded workload at the default config
 (seed 0, default load), on one core (BLAS threads pinned to 1). ``requests_per_s`` times the whole online loop (departures,
 decision, allocation, metrics) but not the workload generation, which
-happens once before the clock starts.
+happens once before the clock starts. ``speedup_vs_networkx`` is a
+baseline measured in the same run: the same 2,000 least-price queries
+answered by ``networkx.dijkstra_path``, divided by our time.
 """
 
 from __future__ import annotations
@@ -42,6 +44,39 @@ def measure(settings: Settings, repeats: int) -> tuple[float, float]:
     return statistics.median(rates), statistics.median(decision_ms)
 
 
+def routing_speedup(settings: Settings, queries: int, repeats: int) -> float:
+    """How many times faster our Dijkstra answers least-price queries than networkx's, same queries."""
+    import networkx as nx
+
+    from mdembed.embedding.routing import least_price_path
+
+    substrate = make_run(settings).substrate
+    rng = np.random.default_rng(0)
+    weight = rng.uniform(1.0, 10.0, size=2 * substrate.num_links).tolist()
+    residual = substrate.arc_bandwidth.tolist()
+    pairs = rng.integers(0, substrate.num_nodes, size=(queries, 2)).tolist()
+    graph = nx.DiGraph()
+    for arc, (u, v) in enumerate(zip(substrate.arc_src.tolist(), substrate.arc_dst.tolist())):
+        graph.add_edge(u, v, weight=weight[arc])
+
+    def ours() -> None:
+        for u, v in pairs:
+            least_price_path(substrate.adjacency, weight, residual, 1, u, v)
+
+    def theirs() -> None:
+        for u, v in pairs:
+            nx.dijkstra_path(graph, u, v)
+
+    ratios = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        theirs()
+        middle = time.perf_counter()
+        ours()
+        ratios.append((middle - start) / (time.perf_counter() - middle))
+    return statistics.median(ratios)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -54,6 +89,9 @@ def main() -> None:
             rate, decision = measure(settings, args.repeats)
             print(f"{algorithm}_{topology}_requests_per_s {rate:.0f} requests/s", flush=True)
             print(f"{algorithm}_{topology}_decision_time_median {decision * 1000:.1f} us", flush=True)
+    for topology in ("bteurope", "kdl"):
+        speedup = routing_speedup(settings_from_config(compose([f"topology={topology}"])), 2000, args.repeats)
+        print(f"least_price_path_{topology}_speedup_vs_networkx {speedup:.2f} x", flush=True)
 
 
 if __name__ == "__main__":

@@ -180,6 +180,7 @@ class Settings:
     seed: int = 0
     trace: bool = False
     progress: bool = True
+    overwrite: bool = False
     topology: TopologySettings = field(default_factory=TopologySettings)
     workload: WorkloadSettings = field(default_factory=WorkloadSettings)
     market: MarketSettings = field(default_factory=MarketSettings)
@@ -239,6 +240,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
         seed=cfg.get("seed", 0),
         trace=bool(cfg.get("trace", False)),
         progress=bool(cfg.get("progress", True)),
+        overwrite=bool(cfg.get("overwrite", False)),
         topology=section(TopologySettings, cfg.get("topology"), "topology"),
         workload=section(WorkloadSettings, cfg.get("workload"), "workload"),
         market=section(MarketSettings, cfg.get("market"), "market"),

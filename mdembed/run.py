@@ -14,7 +14,7 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from mdembed import __version__
 from mdembed.build import make_run
@@ -47,10 +47,9 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     and events.jsonl.
     """
     settings = settings_from_config(cfg)
-    overwrite = bool(_get(cfg, "overwrite", False))
     out_dir = Path(out_dir)
     summary_path = out_dir / "summary.json"
-    if summary_path.exists() and not overwrite:
+    if summary_path.exists() and not settings.overwrite:
         raise ConfigError(f"{out_dir} already holds a finished run; pass overwrite=true or choose another hydra.run.dir")
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path.unlink(missing_ok=True)
@@ -83,10 +82,6 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     write_csv(out_dir / "metrics.csv", recorder.table())
     write_json(summary_path, summary)
     return summary
-
-
-def _get(cfg: DictConfig | dict[str, Any], key: str, default: Any) -> Any:
-    return cfg.get(key, default) if hasattr(cfg, "get") else default
 
 
 def _report(summary: dict[str, Any], out_dir: Path) -> None:
