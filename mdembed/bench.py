@@ -7,6 +7,8 @@ decision, allocation, metrics) but not the workload generation, which
 happens once before the clock starts. ``speedup_vs_networkx`` is a
 baseline measured in the same run: the same 2,000 least-price queries
 answered by ``networkx.dijkstra_path``, divided by our time.
+``training_steps_per_s`` runs ddpg's training loop on BtEurope with all 3
+domains updating from step 32 on (torch on every core, BLAS otherwise at 1).
 """
 
 from __future__ import annotations
@@ -25,9 +27,8 @@ import numpy as np  # noqa: E402
 from mdembed.build import make_run  # noqa: E402
 from mdembed.config import Settings, settings_from_config  # noqa: E402
 from mdembed.metrics import MetricsRecorder  # noqa: E402
-from mdembed.network.substrate import SubstrateState  # noqa: E402
 from mdembed.run import compose  # noqa: E402
-from mdembed.simulation import simulate  # noqa: E402
+from mdembed.simulation import OnlineMarket, simulate  # noqa: E402
 
 
 def measure(settings: Settings, repeats: int) -> tuple[float, float]:
@@ -35,10 +36,9 @@ def measure(settings: Settings, repeats: int) -> tuple[float, float]:
     run = make_run(settings)
     rates, decision_ms = [], []
     for _ in range(repeats):
-        state = SubstrateState(run.substrate)
         recorder = MetricsRecorder(run.substrate, len(run.requests), settings.metrics.window)
         start = time.perf_counter()
-        simulate(run.requests, run.algorithm, state, recorder)
+        simulate(run.requests, run.algorithm, OnlineMarket(run.substrate), recorder)
         rates.append(len(run.requests) / (time.perf_counter() - start))
         decision_ms.append(float(np.median(recorder.decision_ns) / 1e6))
     return statistics.median(rates), statistics.median(decision_ms)
@@ -77,10 +77,32 @@ def routing_speedup(settings: Settings, queries: int, repeats: int) -> float:
     return statistics.median(ratios)
 
 
+def training_rate(steps: int, repeats: int) -> float:
+    """Median training steps/s of ddpg on BtEurope, all domains learning from the first batch on."""
+    import tempfile
+    from pathlib import Path
+
+    from mdembed.training import train
+
+    overrides = ["topology=bteurope", "algorithm=ddpg", "progress=false", f"train.steps={steps}",
+                 f"train.checkpoint_every={steps}", "algorithm.learning_starts=32", "eval.requests=1"]  # fmt: skip
+    settings = settings_from_config(compose(overrides))
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    rates = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            _, summary = train(make_run(settings).algorithm, settings, Path(tmp))
+        rates.append(summary["steps_per_s"])
+    return statistics.median(rates)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--train-steps", type=int, default=1_000)
     args = parser.parse_args()
     for algorithm in ("cff_3d",):
         for topology in ("bteurope", "kdl"):
@@ -92,6 +114,8 @@ def main() -> None:
     for topology in ("bteurope", "kdl"):
         speedup = routing_speedup(settings_from_config(compose([f"topology={topology}"])), 2000, args.repeats)
         print(f"least_price_path_{topology}_speedup_vs_networkx {speedup:.2f} x", flush=True)
+    rate = training_rate(args.train_steps, args.repeats)
+    print(f"ddpg_bteurope_training_steps_per_s {rate:.1f} steps/s", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from mdembed.agents import ALGORITHMS, Algorithm, Context
@@ -37,6 +38,7 @@ def make_algorithm(settings: Settings, substrate: Substrate) -> Algorithm:
         routing=settings.routing,
         workload=settings.workload,
         rng=stream(settings.seed, f"algorithm/{name}"),
+        agent=settings.agent,
     )
     return factory(context, params)
 
@@ -45,5 +47,6 @@ def make_run(settings: Settings) -> Run:
     ALGORITHMS.get(str(settings.algorithm["name"]))  # an unknown name fails before any work
     substrate = make_substrate(settings.topology, settings.seed)
     algorithm = make_algorithm(settings, substrate)
-    requests = generate_workload(settings.workload, settings.seed)
+    evaluation = dataclasses.replace(settings.workload, num_requests=settings.eval.requests)
+    requests = generate_workload(evaluation, settings.seed)
     return Run(substrate=substrate, requests=requests, algorithm=algorithm)

@@ -173,6 +173,43 @@ class MetricsSettings:
         object.__setattr__(self, "window", int(self.window))
 
 
+MODES = ("train", "eval")
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """What a learning domain observes."""
+
+    observe_own_state: bool = True  # false: the request tensor only, as in the paper
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How long a learning algorithm trains, on a workload of its own, before it is evaluated."""
+
+    steps: int = 20_000  # training requests (one step each)
+    checkpoint_every: int = 5_000  # steps between checkpoints (one more at the end)
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "checkpoint_every"):
+            value = getattr(self, key)
+            if int(value) != value or value < 1:
+                raise ConfigError(f"train.{key} must be a positive integer, got {value}")
+            object.__setattr__(self, key, int(value))
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """The held-out evaluation: the run's own workload, without exploration."""
+
+    requests: int = 10_000
+
+    def __post_init__(self) -> None:
+        if int(self.requests) != self.requests or self.requests < 1:
+            raise ConfigError(f"eval.requests must be a positive integer, got {self.requests}")
+        object.__setattr__(self, "requests", int(self.requests))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run needs, validated."""
@@ -181,14 +218,26 @@ class Settings:
     trace: bool = False
     progress: bool = True
     overwrite: bool = False
+    mode: str = "train"  # train (then evaluate) | eval (evaluate `checkpoint` only)
+    checkpoint: str | None = None
+    resume: bool = False
     topology: TopologySettings = field(default_factory=TopologySettings)
     workload: WorkloadSettings = field(default_factory=WorkloadSettings)
     market: MarketSettings = field(default_factory=MarketSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
     algorithm: Mapping[str, Any] = field(default_factory=lambda: {"name": "cff_3d"})
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode == "eval" and not self.checkpoint:
+            raise ConfigError("mode=eval needs checkpoint=PATH")
+        if self.mode == "eval" and self.resume:
+            raise ConfigError("resume=true continues training; it does not go with mode=eval")
         if int(self.seed) != self.seed or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed}")
         if "name" not in self.algorithm:
@@ -241,10 +290,16 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
         trace=bool(cfg.get("trace", False)),
         progress=bool(cfg.get("progress", True)),
         overwrite=bool(cfg.get("overwrite", False)),
+        mode=str(cfg.get("mode", "train")),
+        checkpoint=None if cfg.get("checkpoint") is None else str(cfg["checkpoint"]),
+        resume=bool(cfg.get("resume", False)),
         topology=section(TopologySettings, cfg.get("topology"), "topology"),
         workload=section(WorkloadSettings, cfg.get("workload"), "workload"),
         market=section(MarketSettings, cfg.get("market"), "market"),
         routing=section(RoutingSettings, cfg.get("routing"), "routing"),
         metrics=section(MetricsSettings, cfg.get("metrics"), "metrics"),
+        agent=section(AgentSettings, cfg.get("agent"), "agent"),
+        train=section(TrainSettings, cfg.get("train"), "train"),
+        eval=section(EvalSettings, cfg.get("eval"), "eval"),
         algorithm=dict(cfg.get("algorithm") or {}),
     )

@@ -18,6 +18,10 @@ Definitions (each column of metrics.csv and key of summary.json):
   at the window's end; ``domain{d}_hosted_vnfs``, ``domain{d}_hosted_vls``:
   VNFs on its nodes and VLs crossing its links (or sharing one of its
   nodes) at the window's end.
+- ``domain{d}_mean_price``: the mean of every price the domain quoted
+  (its whole action vector), averaged over the window's requests.
+- ``phase``: ``train`` for a learner's training windows, ``eval`` for the
+  evaluation (the only phase of a static baseline).
 - ``jain_index``: Jain's fairness index of the domains' node utilization at
   the window's end (1 = perfectly balanced; 1 when nothing is used).
 - ``decision_time_ms_*``: wall time of the algorithm's decision per request.
@@ -52,9 +56,10 @@ def _ratio(num: float, den: float) -> float:
 class MetricsRecorder:
     """Collects one record per request and a snapshot of the substrate per window."""
 
-    def __init__(self, substrate: Substrate, num_requests: int, window: int) -> None:
+    def __init__(self, substrate: Substrate, num_requests: int, window: int, phase: str = "eval") -> None:
         self.substrate = substrate
         self.window = window
+        self.phase = phase
         d = substrate.num_domains
         self.count = 0
         self.time = np.zeros(num_requests)
@@ -65,13 +70,21 @@ class MetricsRecorder:
         self.units_sold = np.zeros((num_requests, d))
         self.cost = np.zeros(num_requests)
         self.decision_ns = np.zeros(num_requests, dtype=np.int64)
+        self.mean_price = np.full((num_requests, d), np.nan)
         self.reasons: Counter[str] = Counter()
         self.rows: list[dict[str, Any]] = []
         self._domain_nodes = [np.flatnonzero(substrate.node_domain == k) for k in range(d)]
         self._domain_arcs = [np.flatnonzero(substrate.arc_owner == k) for k in range(d)]
         self._started = time.perf_counter()
 
-    def record(self, request: Request, embedding: Embedding, decision_ns: int, state: SubstrateState) -> None:
+    def record(
+        self,
+        request: Request,
+        embedding: Embedding,
+        decision_ns: int,
+        state: SubstrateState,
+        mean_price: np.ndarray | None = None,
+    ) -> None:
         i = self.count
         self.time[i] = request.arrival
         self.accepted[i] = embedding.accepted
@@ -79,6 +92,8 @@ class MetricsRecorder:
         self.vls[i] = request.num_vls, embedding.num_vls_embedded
         self.revenue[i] = embedding.domain_revenue
         self.decision_ns[i] = decision_ns
+        if mean_price is not None:
+            self.mean_price[i] = mean_price
         if embedding.holds_anything:
             self.cost[i] = embedding.cost(request)
             self.units_sold[i] = self._units_sold(request, embedding)
@@ -107,6 +122,7 @@ class MetricsRecorder:
         w = slice(start, self.count)
         self.rows.append(
             {
+                "phase": self.phase,
                 "window": len(self.rows),
                 "requests": self.count,
                 "time": float(self.time[self.count - 1]),
@@ -131,9 +147,12 @@ class MetricsRecorder:
         }
         domain_revenue = self.revenue[w].sum(axis=0)
         sold = self.units_sold[w].sum(axis=0)
+        quoted = self.mean_price[w]
         for d in range(self.substrate.num_domains):
             row[f"domain{d}_revenue"] = float(domain_revenue[d])
             row[f"domain{d}_unit_price"] = _ratio(domain_revenue[d], sold[d])
+            column = quoted[:, d]
+            row[f"domain{d}_mean_price"] = float(column.mean()) if len(column) and not np.isnan(column).any() else float("nan")
         return row
 
     def _snapshot(self, state: SubstrateState) -> dict[str, Any]:
@@ -179,6 +198,13 @@ class MetricsRecorder:
             "revenue_to_cost": totals["revenue_to_cost"],
             "domain_revenue": [totals[f"domain{d}_revenue"] for d in range(self.substrate.num_domains)],
             "domain_unit_price": [totals[f"domain{d}_unit_price"] for d in range(self.substrate.num_domains)],
+            "domain_mean_price": [totals[f"domain{d}_mean_price"] for d in range(self.substrate.num_domains)],
+            "domain_hosted_vnfs_mean": [
+                float(np.mean([row[f"domain{d}_hosted_vnfs"] for row in self.rows])) for d in range(self.substrate.num_domains)
+            ],
+            "domain_hosted_vls_mean": [
+                float(np.mean([row[f"domain{d}_hosted_vls"] for row in self.rows])) for d in range(self.substrate.num_domains)
+            ],
             "jain_index_mean": float(np.mean(jain)) if jain else float("nan"),
             "decision_time_ms_median": float(np.median(ms)),
             "decision_time_ms_p95": float(np.percentile(ms, 95)),
@@ -186,3 +212,23 @@ class MetricsRecorder:
             "reject_reasons": dict(sorted(self.reasons.items())),
             "wall_time_s": time.perf_counter() - self._started,
         }
+
+    _ARRAYS = ("time", "accepted", "vnfs", "vls", "revenue", "units_sold", "cost", "decision_ns", "mean_price")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything recorded so far, as tensors and plain values (for checkpoints)."""
+        import torch
+
+        state: dict[str, Any] = {name: torch.from_numpy(getattr(self, name).copy()) for name in self._ARRAYS}
+        state.update(count=self.count, rows=self.rows, reasons=dict(self.reasons))
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in self._ARRAYS:
+            array = state[name].numpy()
+            if array.shape != getattr(self, name).shape:
+                raise ValueError(f"saved metrics {name} have shape {array.shape}, expected {getattr(self, name).shape}")
+            getattr(self, name)[...] = array
+        self.count = int(state["count"])
+        self.rows = [dict(row) for row in state["rows"]]
+        self.reasons = Counter(state["reasons"])

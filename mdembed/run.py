@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -22,9 +23,9 @@ from mdembed.config import settings_from_config
 from mdembed.errors import ConfigError, MdembedError
 from mdembed.io import write_atomic, write_csv, write_json
 from mdembed.metrics import MetricsRecorder
-from mdembed.network.substrate import SubstrateState
-from mdembed.simulation import simulate
+from mdembed.simulation import OnlineMarket, simulate
 from mdembed.trace import TraceWriter
+from mdembed.training import load_policy, train
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 EXIT_USER_ERROR = 2
@@ -42,9 +43,12 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
 def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Simulate one configuration and write its results into ``out_dir``.
 
-    Files: metrics.csv (one row per window), summary.json (written last: its
-    presence marks a complete run) and, with ``trace=true``, substrate.json
-    and events.jsonl.
+    A learning algorithm first trains (phase ``train``) on a workload of its
+    own; then every algorithm is evaluated (phase ``eval``) on the run's
+    workload. Files: metrics.csv (one row per window and phase), summary.json
+    (the evaluation; written last, its presence marks a finished run), with
+    ``trace=true`` substrate.json and events.jsonl of the evaluation, and for
+    a learner checkpoints/last.pt and policy.pt.
     """
     settings = settings_from_config(cfg)
     out_dir = Path(out_dir)
@@ -55,31 +59,45 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     summary_path.unlink(missing_ok=True)
 
     run_objects = make_run(settings)
-    substrate = run_objects.substrate
-    state = SubstrateState(substrate)
-    recorder = MetricsRecorder(substrate, len(run_objects.requests), settings.metrics.window)
+    substrate, algorithm = run_objects.substrate, run_objects.algorithm
+    name = settings.algorithm["name"]
+    learns = getattr(algorithm, "trainable", False)
+    if not learns and (settings.mode == "eval" or settings.resume):
+        raise ConfigError(f"algorithm {name} does not learn: mode=eval and resume=true are for ddpg")
+    tables, training = [], None
+    if learns and settings.mode == "eval":
+        load_policy(algorithm, settings.checkpoint)
+    elif learns:
+        train_recorder, training = train(algorithm, settings, out_dir)
+        tables.append(train_recorder.table())
+
     trace = TraceWriter(out_dir, substrate) if settings.trace else None
+    market = OnlineMarket(substrate, trace)
+    recorder = MetricsRecorder(substrate, len(run_objects.requests), settings.metrics.window, phase="eval")
     try:
-        simulate(run_objects.requests, run_objects.algorithm, state, recorder, trace, settings.progress)
+        simulate(run_objects.requests, algorithm, market, recorder, settings.progress)
     except BaseException:
         if trace:
             trace.abandon()
         raise
     if trace:
         trace.close()
+    tables.append(recorder.table())
 
     summary = {
-        "algorithm": settings.algorithm["name"],
+        "algorithm": name,
         "topology": substrate.name,
         "num_nodes": substrate.num_nodes,
         "num_links": substrate.num_links,
         "num_domains": substrate.num_domains,
         "seed": settings.seed,
         "admission": settings.market.admission,
+        "mode": settings.mode,
         **recorder.summary(),
+        "training": training,
         "mdembed_version": __version__,
     }
-    write_csv(out_dir / "metrics.csv", recorder.table())
+    write_csv(out_dir / "metrics.csv", pd.concat(tables, ignore_index=True))
     write_json(summary_path, summary)
     return summary
 

@@ -18,7 +18,8 @@ from mdembed.embedding.prices import Prices
 from mdembed.embedding.routing import k_least_price_paths, least_price_path, route_vl
 from mdembed.metrics import MetricsRecorder
 from mdembed.network.substrate import BW_UNIT, NODE_UNIT, SubstrateState
-from mdembed.simulation import simulate
+from mdembed.agents.registry import Algorithm
+from mdembed.simulation import OnlineMarket, simulate
 from mdembed.workload.requests import MAX_VLS, forwarding_graph, generate_workload
 from mdembed.workload.tensor import TENSOR_SHAPE, request_tensor
 
@@ -537,7 +538,7 @@ def test_client_tie_break_rules():
 # ---------------------------------------------------------------- the online loop
 
 
-class _FixedPrices:
+class _FixedPrices(Algorithm):
     """A minimal algorithm: the client at one price table."""
 
     def __init__(self, sub, prices, market=ALL_OR_NOTHING):
@@ -556,9 +557,10 @@ def test_simulate_releases_departures_before_a_simultaneous_arrival():
         make_request(big, [(0, 1, 10.0, 50.0, 0.01)], id=1, arrival=2.0, lifetime=5.0),  # substrate full: rejected
         make_request(big, [(0, 1, 10.0, 50.0, 0.01)], id=2, arrival=3.0, lifetime=1.0),  # request 0 left at 3.0
     ]
-    state = SubstrateState(sub)
+    market = OnlineMarket(sub)
+    state = market.state
     recorder = MetricsRecorder(sub, len(reqs), window=10)
-    simulate(reqs, _FixedPrices(sub, prices), state, recorder)
+    simulate(reqs, _FixedPrices(sub, prices), market, recorder)
     assert recorder.accepted.tolist() == [True, False, True]
     # node revenue 2.4 per VNF + link 1 * 10 Mbit/s
     assert recorder.revenue[:, 0].tolist() == pytest.approx([14.8, 0.0, 14.8])

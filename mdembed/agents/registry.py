@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from mdembed.config import MarketSettings, RoutingSettings, WorkloadSettings
+from mdembed.config import AgentSettings, MarketSettings, RoutingSettings, WorkloadSettings
 from mdembed.embedding.client import Embedding
 from mdembed.network.substrate import Substrate, SubstrateState
 from mdembed.registry import Registry
@@ -24,10 +24,14 @@ class Context:
     routing: RoutingSettings
     workload: WorkloadSettings
     rng: np.random.Generator  # the algorithm's own stream of the run's seed
+    agent: AgentSettings = AgentSettings()
 
 
 class Algorithm(ABC):
     """Decides the embedding of one request against the current substrate state."""
+
+    #: (D,) each domain's mean quoted price for the last decision, where the algorithm has prices
+    quoted_mean_prices: np.ndarray | None = None
 
     @abstractmethod
     def decide(self, request: Request, state: SubstrateState) -> Embedding:

@@ -181,3 +181,62 @@ class SubstrateState:
     def arc_utilization(self) -> np.ndarray:
         cap = self.substrate.arc_bandwidth
         return (cap - self.arc_residual) / cap
+
+    # --- checkpoints ------------------------------------------------------
+
+    def state_dict(self) -> dict[str, object]:
+        """Residuals and every holding, as flat tensors (ragged parts as concatenations + counts)."""
+        import torch
+
+        ids = sorted(self._held)
+        held = [self._held[i] for i in ids]
+
+        def cat(name: str, width: int | None = None) -> torch.Tensor:
+            parts = [getattr(h, name) for h in held]
+            if not parts:
+                shape = (0,) if width is None else (0, width)
+                return torch.zeros(shape, dtype=torch.int64)
+            return torch.from_numpy(np.concatenate(parts).astype(np.int64))
+
+        return {
+            "node_residual": torch.from_numpy(self.node_residual.copy()),
+            "arc_residual": torch.from_numpy(self.arc_residual.copy()),
+            "ids": torch.tensor(ids, dtype=torch.int64),
+            "node_counts": torch.tensor([len(h.nodes) for h in held], dtype=torch.int64),
+            "arc_counts": torch.tensor([len(h.arcs) for h in held], dtype=torch.int64),
+            "nodes": cat("nodes"),
+            "demands": cat("demands", NUM_NODE_RESOURCES),
+            "arcs": cat("arcs"),
+            "arc_bandwidth": cat("arc_bandwidth"),
+            "vnfs_per_domain": torch.from_numpy(
+                np.stack([h.vnfs_per_domain for h in held]) if held else np.zeros((0, self.substrate.num_domains), np.int64)
+            ),
+            "vls_per_domain": torch.from_numpy(
+                np.stack([h.vls_per_domain for h in held]) if held else np.zeros((0, self.substrate.num_domains), np.int64)
+            ),
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Rebuild the holdings and check that they account for the saved residuals exactly."""
+        fresh = SubstrateState(self.substrate)
+        node_split = np.cumsum(state["node_counts"].numpy())[:-1]
+        arc_split = np.cumsum(state["arc_counts"].numpy())[:-1]
+        parts = zip(
+            state["ids"].tolist(),
+            np.split(state["nodes"].numpy(), node_split),
+            np.split(state["demands"].numpy(), node_split),
+            np.split(state["arcs"].numpy(), arc_split),
+            np.split(state["arc_bandwidth"].numpy(), arc_split),
+            state["vnfs_per_domain"].numpy(),
+            state["vls_per_domain"].numpy(),
+        )
+        for rid, nodes, demands, arcs, bw, vnfs, vls in parts:
+            fresh.allocate(rid, Holding(nodes, demands, arcs, bw, vnfs, vls))
+        if not (
+            np.array_equal(fresh.node_residual, state["node_residual"].numpy())
+            and np.array_equal(fresh.arc_residual, state["arc_residual"].numpy())
+        ):
+            raise ValueError("the saved residuals do not match the saved holdings")
+        self.node_residual, self.arc_residual = fresh.node_residual, fresh.arc_residual
+        self.hosted_vnfs, self.hosted_vls = fresh.hosted_vnfs, fresh.hosted_vls
+        self._held = fresh._held

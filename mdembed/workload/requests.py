@@ -73,14 +73,19 @@ def forwarding_graph(num_vnfs: int, order_keys: np.ndarray, coins: np.ndarray, p
     return sorted(vls)
 
 
-def generate_workload(settings: WorkloadSettings, seed: int) -> list[Request]:
-    """The run's requests, in arrival order."""
+def generate_workload(settings: WorkloadSettings, seed: int, name: str = "workload") -> list[Request]:
+    """The run's requests, in arrival order.
+
+    ``name`` picks independent streams of the same seed: the evaluation
+    workload every algorithm is measured on is ``"workload"``; a learner
+    trains on another name, so it is never evaluated on requests it saw.
+    """
     r = settings.num_requests
-    gaps = stream(seed, "workload/arrivals").exponential(1.0 / settings.arrival_rate, size=r)
-    lifetimes = stream(seed, "workload/lifetimes").exponential(settings.mean_lifetime, size=r)
+    gaps = stream(seed, f"{name}/arrivals").exponential(1.0 / settings.arrival_rate, size=r)
+    lifetimes = stream(seed, f"{name}/lifetimes").exponential(settings.mean_lifetime, size=r)
     lo, hi = settings.num_vnfs
-    sizes = stream(seed, "workload/sizes").integers(lo, hi + 1, size=r)  # own stream: lo == hi draws nothing
-    content = stream(seed, "workload/content")
+    sizes = stream(seed, f"{name}/sizes").integers(lo, hi + 1, size=r)  # own stream: lo == hi draws nothing
+    content = stream(seed, f"{name}/content")
     order_keys = content.random((r, MAX_VNFS))
     coins = content.random((r, MAX_VLS))
     demand = to_node_units(content.uniform(*settings.vnf_demand, size=(r, MAX_VNFS, NUM_NODE_RESOURCES)))

@@ -1,0 +1,1 @@
+"""The multi-domain market as a PettingZoo ParallelEnv."""

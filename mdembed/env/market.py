@@ -1,0 +1,162 @@
+"""The multi-domain market as a PettingZoo ParallelEnv (DESIGN 4).
+
+One step is one arriving VNF-FG. Every domain observes the request (and by
+default its own residual resources), quotes its prices, and is rewarded with
+the revenue it earned from the client's CFF + Dijkstra embedding of that
+request. The episode is one workload: after its last request every agent is
+truncated (a time limit, not a terminal state: a learner should bootstrap).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from mdembed.config import MarketSettings, RoutingSettings, WorkloadSettings
+from mdembed.embedding.client import ArcWeights, Embedding, embed
+from mdembed.env.layout import DomainLayout
+from mdembed.network.substrate import Substrate
+from mdembed.simulation import OnlineMarket
+from mdembed.trace import TraceWriter
+from mdembed.workload.requests import Request, generate_workload
+from mdembed.workload.tensor import request_tensor
+
+
+def agent_name(domain: int) -> str:
+    return f"domain_{domain}"
+
+
+class MarketEnv(ParallelEnv):
+    """Agents ``domain_0`` ... ``domain_{D-1}`` price each request; the client embeds it."""
+
+    metadata = {"name": "mdembed_market_v0", "render_modes": []}
+
+    def __init__(
+        self,
+        substrate: Substrate,
+        workload: WorkloadSettings,
+        market: MarketSettings,
+        routing: RoutingSettings,
+        observe_own_state: bool = True,
+        workload_stream: str = "train",
+        slot_prices: bool = True,
+    ) -> None:
+        self.substrate = substrate
+        self.workload_settings = workload
+        self.market_settings = market
+        self.routing = routing
+        self.workload_stream = workload_stream
+        self.layout = DomainLayout(substrate, observe_own_state, slot_prices)
+        self.possible_agents = [agent_name(d) for d in range(substrate.num_domains)]
+        self.agents: list[str] = []
+        self._observation_spaces = {
+            agent_name(d): spaces.Box(0.0, 1.0, shape=(dim,), dtype=np.float32)
+            for d, dim in enumerate(self.layout.obs_dims)
+        }
+        self._action_spaces = {
+            agent_name(d): spaces.Box(market.price_min, market.price_max, shape=(dim,), dtype=np.float32)
+            for d, dim in enumerate(self.layout.action_dims)
+        }
+        self._state_space = spaces.Box(0.0, 1.0, shape=(self.layout.global_state_dim(),), dtype=np.float32)
+        self.requests: list[Request] = []
+        self.index = 0
+        self.market: OnlineMarket | None = None
+        self.trace: TraceWriter | None = None
+        self._tensor: np.ndarray | None = None
+        # the last decision, for runners that record metrics
+        self.last_request: Request | None = None
+        self.last_embedding: Embedding | None = None
+        self.last_decision_ns = 0
+        self.last_mean_prices: np.ndarray | None = None
+
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self._observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Box:
+        return self._action_spaces[agent]
+
+    @property
+    def state_space(self) -> spaces.Box:
+        return self._state_space
+
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start a new workload, drawn from ``seed`` (the workload stream named at construction)."""
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**31))
+        self.requests = generate_workload(self.workload_settings, seed, self.workload_stream)
+        self.market = OnlineMarket(self.substrate, self.trace)
+        self.index = 0
+        self.agents = list(self.possible_agents)
+        self._arrive()
+        return self._observations(), {a: {} for a in self.agents}
+
+    @property
+    def current_request(self) -> Request:
+        return self.requests[self.index]
+
+    def _arrive(self) -> None:
+        request = self.requests[self.index]
+        self.market.arrive(request)
+        self._tensor = request_tensor(request, self.workload_settings)
+
+    def restore(self, seed: int, index: int, market_state: dict[str, Any]) -> None:
+        """Continue the workload of ``seed`` at request ``index`` with a saved market (for resuming)."""
+        self.reset(seed=seed)
+        if not 0 <= index <= len(self.requests):
+            raise ValueError(f"step {index} is outside the workload of {len(self.requests)} requests")
+        self.market.load_state_dict(market_state)
+        self.index = index
+        if index == len(self.requests):
+            self.agents = []
+        else:
+            self._tensor = request_tensor(self.requests[index], self.workload_settings)
+
+    def observations(self) -> dict[str, np.ndarray]:
+        return self._observations()
+
+    def _observations(self) -> dict[str, np.ndarray]:
+        obs = self.layout.observations(self._tensor, self.market.state)
+        return {agent_name(d): o for d, o in enumerate(obs)}
+
+    def state(self) -> np.ndarray:
+        return self.layout.global_state(self._tensor, self.market.state)
+
+    def step(self, actions: dict[str, np.ndarray]):
+        if not self.agents:
+            raise RuntimeError("step() called after the episode ended; call reset()")
+        vectors = [np.asarray(actions[a], dtype=np.float64) for a in self.possible_agents]
+        start = time.perf_counter_ns()
+        prices = self.layout.prices(vectors, self.market_settings.price_min, self.market_settings.price_max)
+        request = self.current_request
+        state = self.market.state
+        embedding = embed(
+            request, prices, self.substrate, state.node_residual, state.arc_residual,
+            self.market_settings, self.routing, ArcWeights(prices, self.substrate.arc_link),
+        )  # fmt: skip
+        self.last_decision_ns = time.perf_counter_ns() - start
+        self.market.commit(request, embedding)
+        self.last_request, self.last_embedding = request, embedding
+        self.last_mean_prices = self.layout.mean_prices(vectors)
+
+        rewards = {agent_name(d): float(r) for d, r in enumerate(embedding.domain_revenue)}
+        info = {"accepted": embedding.accepted}
+        infos = {a: dict(info) for a in self.agents}
+        self.index += 1
+        done = self.index >= len(self.requests)
+        terminations = {a: False for a in self.agents}
+        truncations = {a: done for a in self.agents}
+        if done:
+            observations = self._observations()  # the last request's view: nothing new arrives
+            self.agents = []
+        else:
+            self._arrive()
+            observations = self._observations()
+        return observations, rewards, terminations, truncations, infos
+
+    def close(self) -> None:
+        if self.market is not None:
+            self.market.drain()
