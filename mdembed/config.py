@@ -221,6 +221,7 @@ class Settings:
     mode: str = "train"  # train (then evaluate) | eval (evaluate `checkpoint` only)
     checkpoint: str | None = None
     resume: bool = False
+    tensorboard: bool = False
     topology: TopologySettings = field(default_factory=TopologySettings)
     workload: WorkloadSettings = field(default_factory=WorkloadSettings)
     market: MarketSettings = field(default_factory=MarketSettings)
@@ -293,6 +294,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
         mode=str(cfg.get("mode", "train")),
         checkpoint=None if cfg.get("checkpoint") is None else str(cfg["checkpoint"]),
         resume=bool(cfg.get("resume", False)),
+        tensorboard=bool(cfg.get("tensorboard", False)),
         topology=section(TopologySettings, cfg.get("topology"), "topology"),
         workload=section(WorkloadSettings, cfg.get("workload"), "workload"),
         market=section(MarketSettings, cfg.get("market"), "market"),

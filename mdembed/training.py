@@ -27,11 +27,12 @@ from mdembed.errors import ConfigError
 from mdembed.metrics import MetricsRecorder
 from mdembed.network.substrate import Substrate
 from mdembed.simulation import Progress
+from mdembed.tensorboard import CurveLogger
 from mdembed.workload.tensor import request_tensor
 
 CHECKPOINT_FORMAT = "mdembed-checkpoint-1"
 # settings that may differ between a run and its resumption
-_RUN_CONTROL = ("progress", "overwrite", "mode", "checkpoint", "resume", "trace", "eval")
+_RUN_CONTROL = ("progress", "overwrite", "mode", "checkpoint", "resume", "trace", "eval", "tensorboard")
 
 
 def substrate_fingerprint(substrate: Substrate) -> str:
@@ -135,6 +136,7 @@ def train(algorithm: DDPGPricing, settings: Settings, out_dir: Path) -> tuple[Me
             },
         )
 
+    curves = CurveLogger(out_dir / "tensorboard") if settings.tensorboard else None
     while env.agents:
         start = clock()
         action = learner.act(obs, explore=True)
@@ -150,9 +152,13 @@ def train(algorithm: DDPGPricing, settings: Settings, out_dir: Path) -> tuple[Me
         bar.update(env.last_embedding.accepted)
         if env.index == steps:
             recorder.finish(env.market.state)
+        if curves:
+            curves.log_new_rows(recorder.rows)
         if env.index % settings.train.checkpoint_every == 0 or env.index == steps:
             checkpoint()
     bar.close()
+    if curves:
+        curves.close()
     wall = time.perf_counter() - started
     save_checkpoint(
         out_dir / "policy.pt",

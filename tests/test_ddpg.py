@@ -280,3 +280,38 @@ def test_eval_needs_a_checkpoint_and_a_learner(tmp_path):
         settings_from_config(compose(["mode=eval"]))
     with pytest.raises(ConfigError, match="does not learn"):
         run(compose(["experiment=smoke", "mode=eval", "checkpoint=x.pt"]), tmp_path)
+
+
+def test_tensorboard_logs_the_curves_or_names_the_missing_extra(tmp_path):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"\[tensorboard\]"):
+            run(compose(TINY_DDPG + ["tensorboard=true"]), tmp_path)
+        return
+    run(compose(TINY_DDPG + ["tensorboard=true"]), tmp_path)
+    events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+
+
+def test_layout_maps_each_domains_action_onto_its_own_nodes_and_links():
+    from helpers import make_substrate
+
+    from mdembed.network.substrate import SubstrateState
+
+    # nodes 0, 2 in domain 0; node 1 in domain 1; links 0-1 (owner 0), 1-2 (owner 1)
+    sub = make_substrate(3, [(0, 1), (1, 2)], node_domain=[0, 1, 0], link_owner=[0, 1], node_capacity=2.0)
+    layout = DomainLayout(sub, observe_own_state=True, slot_prices=False)
+    assert layout.action_dims == [2 * 3 + 1, 1 * 3 + 1]
+    prices = layout.prices([np.array([1, 2, 3, 4, 5, 6, 7.0]), np.array([8, 9, 10, 11.0])], 1.0, 10.0)
+    assert prices.node[:, 0, :].tolist() == [[1, 2, 3], [8, 9, 10], [4, 5, 6]]
+    assert prices.link[:, 0].tolist() == [7, 10]  # 11 clipped to price_max
+    per_slot = DomainLayout(sub, slot_prices=True)
+    assert per_slot.action_dims == [2 * 18 + 15, 18 + 15]
+
+    state = SubstrateState(sub)
+    state.node_residual[2] //= 4  # a quarter left on node 2
+    state.arc_residual[3] //= 2  # half left on 2 -> 1
+    own = layout.own_states(state)
+    assert own[0].tolist() == [1, 1, 1, 0.25, 0.25, 0.25, 1, 1]  # nodes 0, 2, then arcs of link 0
+    assert own[1].tolist() == [1, 1, 1, 1, 0.5]  # node 1, then arcs 1->2 and 2->1
