@@ -222,6 +222,7 @@ class Settings:
     checkpoint: str | None = None
     resume: bool = False
     tensorboard: bool = False
+    torch_threads: int | None = None  # None: torch's default (one per core)
     topology: TopologySettings = field(default_factory=TopologySettings)
     workload: WorkloadSettings = field(default_factory=WorkloadSettings)
     market: MarketSettings = field(default_factory=MarketSettings)
@@ -233,6 +234,8 @@ class Settings:
     algorithm: Mapping[str, Any] = field(default_factory=lambda: {"name": "cff_3d"})
 
     def __post_init__(self) -> None:
+        if self.torch_threads is not None and (int(self.torch_threads) != self.torch_threads or self.torch_threads < 1):
+            raise ConfigError(f"torch_threads must be a positive integer or null, got {self.torch_threads}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.mode == "eval" and not self.checkpoint:
@@ -295,6 +298,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
         checkpoint=None if cfg.get("checkpoint") is None else str(cfg["checkpoint"]),
         resume=bool(cfg.get("resume", False)),
         tensorboard=bool(cfg.get("tensorboard", False)),
+        torch_threads=cfg.get("torch_threads"),
         topology=section(TopologySettings, cfg.get("topology"), "topology"),
         workload=section(WorkloadSettings, cfg.get("workload"), "workload"),
         market=section(MarketSettings, cfg.get("market"), "market"),

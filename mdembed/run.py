@@ -58,6 +58,10 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path.unlink(missing_ok=True)
 
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
     run_objects = make_run(settings)
     substrate, algorithm = run_objects.substrate, run_objects.algorithm
     name = settings.algorithm["name"]

@@ -80,8 +80,8 @@ class OnlineMarket:
 class Progress:
     """A progress bar with the running acceptance ratio, shown on a terminal only."""
 
-    def __init__(self, total: int, enabled: bool, desc: str | None = None) -> None:
-        self.bar = tqdm(total=total, disable=None if enabled else True, unit="req", smoothing=0.05, desc=desc)
+    def __init__(self, total: int, enabled: bool, desc: str | None = None, unit: str = "req") -> None:
+        self.bar = tqdm(total=total, disable=None if enabled else True, unit=unit, smoothing=0.05, desc=desc)
         self.seen = 0
         self.accepted = 0
         self.extra: dict[str, str] = {}

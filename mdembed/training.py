@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mdembed.agents.ddpg import DDPGPricing
+from mdembed.agents.ddpg import DDPG, DDPGPricing
 from mdembed.config import Settings
 from mdembed.env.market import MarketEnv
 from mdembed.errors import ConfigError
@@ -32,7 +32,7 @@ from mdembed.workload.tensor import request_tensor
 
 CHECKPOINT_FORMAT = "mdembed-checkpoint-1"
 # settings that may differ between a run and its resumption
-_RUN_CONTROL = ("progress", "overwrite", "mode", "checkpoint", "resume", "trace", "eval", "tensorboard")
+_RUN_CONTROL = ("progress", "overwrite", "mode", "checkpoint", "resume", "trace", "eval", "tensorboard", "torch_threads")
 
 
 def substrate_fingerprint(substrate: Substrate) -> str:
@@ -115,7 +115,7 @@ def train(algorithm: DDPGPricing, settings: Settings, out_dir: Path) -> tuple[Me
     agents = env.possible_agents
     obs = learner.stack([observations[a] for a in agents])
     pmin, pmax = context.market.price_min, context.market.price_max
-    bar = Progress(steps, settings.progress, desc="train")
+    bar = Progress(steps, settings.progress, desc="train", unit="step")
     bar.bar.update(env.index)
     clock = time.perf_counter_ns
     started = time.perf_counter()
@@ -179,7 +179,16 @@ def train(algorithm: DDPGPricing, settings: Settings, out_dir: Path) -> tuple[Me
     return recorder, summary
 
 
-def _resume(path, env, learner, recorder, fingerprint, config, settings) -> tuple[dict, float]:
+def _resume(
+    path: Path,
+    env: MarketEnv,
+    learner: DDPG,
+    recorder: MetricsRecorder,
+    fingerprint: str,
+    config: str,
+    settings: Settings,
+) -> tuple[dict[str, np.ndarray], float]:
+    """Put the run back where its last checkpoint left it; the observations and time spent so far."""
     data = load_checkpoint(path)
     if data.get("substrate") != fingerprint or data.get("settings") != config:
         raise ConfigError(f"cannot resume from {path}: it was saved with other settings (seed, topology, workload, train or algorithm)")
