@@ -39,6 +39,7 @@ def make_algorithm(settings: Settings, substrate: Substrate) -> Algorithm:
         workload=settings.workload,
         rng=stream(settings.seed, f"algorithm/{name}"),
         agent=settings.agent,
+        seed=settings.seed,
     )
     return factory(context, params)
 

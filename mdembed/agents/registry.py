@@ -25,6 +25,7 @@ class Context:
     workload: WorkloadSettings
     rng: np.random.Generator  # the algorithm's own stream of the run's seed
     agent: AgentSettings = AgentSettings()
+    seed: int = 0  # the run's seed, for streams shared between algorithms (e.g. static prices)
 
 
 class Algorithm(ABC):

@@ -12,6 +12,7 @@ from mdembed.embedding.prices import Prices
 from mdembed.errors import ConfigError
 from mdembed.config import MAX_VNFS
 from mdembed.network.substrate import NUM_NODE_RESOURCES, SubstrateState
+from mdembed.seeding import stream
 from mdembed.workload.requests import MAX_VLS
 from mdembed.workload.requests import Request
 
@@ -68,20 +69,25 @@ def cff_single_domain(context: Context, params: Mapping[str, Any]) -> Algorithm:
     )
 
 
+def static_domain_prices(context: Context) -> Prices:
+    """Each domain's static prices: one per resource and one per Mbit/s of link.
+
+    Drawn once per run from U(price_min, price_max), from the run seed's
+    ``algorithm/cff_3d`` stream, so cff_3d and every algorithm that is scored
+    "at static prices" (sa, sa_cff, ilp) use the very same table.
+    """
+    s = context.substrate
+    rng = stream(context.seed, "algorithm/cff_3d")
+    lo, hi = context.market.price_min, context.market.price_max
+    node_price = rng.uniform(lo, hi, size=(s.num_domains, NUM_NODE_RESOURCES))
+    link_price = rng.uniform(lo, hi, size=s.num_domains)
+    prices = Prices(node=node_price[s.node_domain][:, None, :], link=link_price[s.link_owner][:, None])
+    return prices.clipped(lo, hi)
+
+
 @ALGORITHMS.register("cff_3d")
 def cff_multi_domain(context: Context, params: Mapping[str, Any]) -> Algorithm:
-    """Each domain quotes one static price per resource and one per Mbit/s of link.
-
-    The prices are drawn once per run from U(price_min, price_max), from the
-    algorithm's stream of the run's seed; every node and link of a domain
-    shares its domain's prices.
-    """
+    """Each domain quotes its static prices (:func:`static_domain_prices`); every node and
+    link of a domain shares them."""
     _no_params("cff_3d", params)
-    s = context.substrate
-    lo, hi = context.market.price_min, context.market.price_max
-    node_price = context.rng.uniform(lo, hi, size=(s.num_domains, NUM_NODE_RESOURCES))
-    link_price = context.rng.uniform(lo, hi, size=s.num_domains)
-    return StaticPriceCFF(
-        context,
-        Prices(node=node_price[s.node_domain][:, None, :], link=link_price[s.link_owner][:, None]),
-    )
+    return StaticPriceCFF(context, static_domain_prices(context))
