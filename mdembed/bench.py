@@ -9,6 +9,9 @@ baseline measured in the same run: the same 2,000 least-price queries
 answered by ``networkx.dijkstra_path``, divided by our time.
 ``training_steps_per_s`` runs ddpg's training loop on BtEurope with all 3
 domains updating from step 32 on (torch on every core, BLAS otherwise at 1).
+The search algorithms (sa, sa_cff, ilp) are timed per decision over the
+first ``--search-requests`` requests of one online run (each decision is
+one sample; the median and p95 are over requests).
 """
 
 from __future__ import annotations
@@ -98,11 +101,22 @@ def training_rate(steps: int, repeats: int) -> float:
     return statistics.median(rates)
 
 
+def decision_time(algorithm: str, requests: int) -> tuple[float, float]:
+    """Median and p95 decision time (ms) of ``algorithm`` over the first ``requests`` of BtEurope's workload."""
+    settings = settings_from_config(compose(["topology=bteurope", f"algorithm={algorithm}", f"eval.requests={requests}"]))
+    run = make_run(settings)
+    recorder = MetricsRecorder(run.substrate, len(run.requests), settings.metrics.window)
+    simulate(run.requests, run.algorithm, OnlineMarket(run.substrate), recorder)
+    ms = recorder.decision_ns / 1e6
+    return float(np.median(ms)), float(np.percentile(ms, 95))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--train-steps", type=int, default=1_000)
+    parser.add_argument("--search-requests", type=int, default=500, help="requests timed for sa, sa_cff and ilp")
     args = parser.parse_args()
     for algorithm in ("cff_3d",):
         for topology in ("bteurope", "kdl"):
@@ -116,6 +130,10 @@ def main() -> None:
         print(f"least_price_path_{topology}_speedup_vs_networkx {speedup:.2f} x", flush=True)
     rate = training_rate(args.train_steps, args.repeats)
     print(f"ddpg_bteurope_training_steps_per_s {rate:.1f} steps/s", flush=True)
+    for algorithm in ("sa", "sa_cff", "ilp"):
+        median, p95 = decision_time(algorithm, args.search_requests)
+        print(f"{algorithm}_bteurope_decision_time_median {median:.2f} ms", flush=True)
+        print(f"{algorithm}_bteurope_decision_time_p95 {p95:.2f} ms", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Reading, comparing and aggregating results."""
