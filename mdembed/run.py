@@ -98,6 +98,7 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "admission": settings.market.admission,
         "mode": settings.mode,
         **recorder.summary(),
+        **algorithm.report(),
         "training": training,
         "mdembed_version": __version__,
     }

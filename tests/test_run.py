@@ -212,3 +212,27 @@ def test_settings_are_frozen():
     settings = Settings()
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.seed = 3  # type: ignore[misc]
+
+
+EXTRA = {"ddpg": ["train.steps=60", "algorithm.learning_starts=40", "algorithm.buffer_size=100"]}
+
+
+@pytest.mark.parametrize("algorithm", ["cff_sd", "cff_3d", "ddpg", "sa", "sa_cff", "ilp"])
+def test_every_algorithm_runs_end_to_end_with_the_same_outputs(tmp_path, algorithm):
+    from mdembed.agents import ALGORITHMS
+
+    assert algorithm in ALGORITHMS
+    overrides = TINY + [f"algorithm={algorithm}", "eval.requests=60", "metrics.window=30"] + EXTRA.get(algorithm, [])
+    summary = run(compose(overrides), tmp_path)
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert metrics.loc[metrics.phase == "eval", "requests"].tolist() == [30, 60]
+    assert summary["algorithm"] == algorithm and summary["requests"] == 60
+    assert 0 <= summary["acceptance_ratio"] <= 1
+    if algorithm == "ilp":
+        assert sum(summary["ilp_status"].values()) == 60
+
+
+def test_all_registered_algorithms_are_covered():
+    from mdembed.agents import ALGORITHMS
+
+    assert set(ALGORITHMS.names()) == {"cff_sd", "cff_3d", "ddpg", "sa", "sa_cff", "ilp"}

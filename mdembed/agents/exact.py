@@ -52,6 +52,9 @@ class ExactEmbedding(Algorithm):
         self.status_counts[result.status] += 1
         return result.embedding
 
+    def report(self) -> dict[str, Any]:
+        return {"ilp_status": dict(sorted(self.status_counts.items()))}
+
 
 @ALGORITHMS.register("ilp")
 def exact(context: Context, params: Mapping[str, Any]) -> Algorithm:

@@ -38,6 +38,10 @@ class Algorithm(ABC):
     def decide(self, request: Request, state: SubstrateState) -> Embedding:
         """Return the embedding; the simulator allocates it, the algorithm must not."""
 
+    def report(self) -> dict[str, Any]:
+        """What the algorithm has to add to summary.json after a run (e.g. solver statuses)."""
+        return {}
+
 
 AlgorithmFactory = Callable[[Context, Mapping[str, Any]], Algorithm]
 ALGORITHMS: Registry[AlgorithmFactory] = Registry("algorithm")
