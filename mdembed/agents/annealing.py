@@ -1,9 +1,13 @@
 """Simulated-annealing baselines (DESIGN 5): ``sa`` searches the VNF-to-node map,
 ``sa_cff`` searches the domains' static price vectors and lets CFF + Dijkstra embed.
 
-Both score a candidate at the run's static domain prices (the table cff_3d
-quotes), so their costs compare directly with cff_3d's. All randomness comes
-from ``Context.rng``: a fixed seed gives the same decisions run to run.
+``sa`` scores a map at the run's static domain prices (the table cff_3d
+quotes), so its costs compare directly with cff_3d's and ilp's. ``sa_cff``
+starts from those prices and scores a candidate price table by what CFF +
+Dijkstra then embed, minus ``cost_weight`` x the cost at the candidate prices
+(what the client would pay), so it also drifts towards cheap prices. All
+randomness comes from ``Context.rng``: a fixed seed gives the same decisions
+run to run.
 """
 
 from __future__ import annotations
