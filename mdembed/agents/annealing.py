@@ -21,7 +21,16 @@ import numpy as np
 from mdembed.agents.registry import ALGORITHMS, Algorithm, Context
 from mdembed.agents.static_price import quoted_means, static_domain_prices
 from mdembed.config import section
-from mdembed.embedding.client import ArcWeights, Embedding, embed, node_costs, rejected, routing_graph, tie_order
+from mdembed.embedding.client import (
+    ArcWeights,
+    Embedding,
+    domain_revenue,
+    embed,
+    node_costs,
+    rejected,
+    routing_graph,
+    tie_order,
+)
 from mdembed.embedding.placement import cff_place
 from mdembed.embedding.prices import Prices
 from mdembed.embedding.routing import RoutingGraph, route_vl
@@ -113,25 +122,6 @@ def domain_price_vectors(prices: Prices, substrate: Substrate, fill: float) -> t
 def domain_prices(node: np.ndarray, link: np.ndarray, substrate: Substrate) -> Prices:
     """The price table in which every node and link quotes its domain's vector."""
     return Prices(node=node[substrate.node_domain][:, None, :], link=link[substrate.link_owner][:, None])
-
-
-def credit(
-    request: Request, substrate: Substrate, prices: Prices, costs: np.ndarray,
-    placement: np.ndarray, paths: Sequence[list[int] | None],
-) -> np.ndarray:  # fmt: skip
-    """(D,) revenue, credited exactly as client.embed() does (same operations, same order)."""
-    revenue = np.zeros(substrate.num_domains)
-    for v, node in enumerate(placement.tolist()):
-        if node >= 0:
-            revenue[substrate.node_domain[node]] += costs[v, node]
-    owner = substrate.link_owner
-    for e, path in enumerate(paths):
-        if path:
-            price = prices.link_price(e)
-            mbps = request.vl_bandwidth[e] / BW_UNIT
-            for arc in path:
-                revenue[owner[arc >> 1]] += price[arc >> 1] * mbps
-    return revenue
 
 
 def metropolis(delta: float, temperature: float, u: float) -> bool:
@@ -315,7 +305,7 @@ class AnnealedPlacement(Algorithm):
         return Embedding(
             placement=placement,
             paths=paths,
-            domain_revenue=credit(request, s, self.prices, costs, placement, paths),
+            domain_revenue=domain_revenue(request, s, self.prices, placement, paths, costs),
         )
 
     def _start(

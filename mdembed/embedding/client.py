@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 
@@ -187,8 +188,25 @@ def embed(
     if reason is not None and market.admission == "all_or_nothing":
         return rejected(request, substrate.num_domains, reason)
 
+    revenue = domain_revenue(request, substrate, prices, placement, paths, costs)
+    return Embedding(placement=placement, paths=tuple(paths), domain_revenue=revenue, reason=reason)
+
+
+def domain_revenue(
+    request: Request,
+    substrate: Substrate,
+    prices: Prices,
+    placement: np.ndarray,
+    paths: Sequence[list[int] | None],
+    costs: np.ndarray | None = None,
+) -> np.ndarray:
+    """(D,) what each domain earns (DESIGN 4.6): the price x demand of the VNFs on its nodes,
+    plus its links' price x Mbit/s of every VL crossing them. ``costs`` are
+    :func:`node_costs`, when the caller has them already."""
+    if costs is None:
+        costs = node_costs(prices, request.vnf_demand_units)
     revenue = np.zeros(substrate.num_domains)
-    for v, node in enumerate(placement.tolist()):
+    for v, node in enumerate(np.asarray(placement).tolist()):
         if node >= 0:
             revenue[substrate.node_domain[node]] += costs[v, node]
     owner = substrate.link_owner
@@ -198,4 +216,4 @@ def embed(
             mbps = request.vl_bandwidth[e] / BW_UNIT
             for arc in path:
                 revenue[owner[arc >> 1]] += price[arc >> 1] * mbps
-    return Embedding(placement=placement, paths=tuple(paths), domain_revenue=revenue, reason=reason)
+    return revenue

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_array
 
-from mdembed.embedding.client import Embedding, node_costs, rejected
+from mdembed.embedding.client import Embedding, domain_revenue, node_costs, rejected
 from mdembed.embedding.prices import Prices
 from mdembed.network.substrate import BW_UNIT, Substrate
 from mdembed.workload.requests import Request
@@ -170,26 +170,9 @@ def build_model(
     return c, LinearConstraint(matrix, lb_rows, ub_rows), ub
 
 
-def revenue(request: Request, placement: np.ndarray, paths, prices: Prices, substrate: Substrate) -> np.ndarray:
-    """(D,) what each domain earns, exactly as :func:`~mdembed.embedding.client.embed` credits it."""
-    costs = node_costs(prices, request.vnf_demand_units)
-    earned = np.zeros(substrate.num_domains)
-    for v, node in enumerate(np.asarray(placement).tolist()):
-        if node >= 0:
-            earned[substrate.node_domain[node]] += costs[v, node]
-    owner = substrate.link_owner
-    for e, path in enumerate(paths):
-        if path:
-            price = prices.link_price(e)
-            mbps = request.vl_bandwidth[e] / BW_UNIT
-            for arc in path:
-                earned[owner[arc >> 1]] += price[arc >> 1] * mbps
-    return earned
-
-
 def embedding_cost(request: Request, embedding: Embedding, prices: Prices, substrate: Substrate) -> float:
     """What the client pays for ``embedding`` at ``prices``: comparable across algorithms."""
-    return float(revenue(request, embedding.placement, embedding.paths, prices, substrate).sum())
+    return float(domain_revenue(request, substrate, prices, embedding.placement, embedding.paths).sum())
 
 
 def simple_path(substrate: Substrate, chosen: np.ndarray, src: int, dst: int) -> list[int] | None:
@@ -279,7 +262,7 @@ def milp_embed(
             break
     else:
         return _nothing(request, substrate, "infeasible", "ilp: infeasible", start)
-    earned = revenue(request, placement, paths, prices, substrate)
+    earned = domain_revenue(request, substrate, prices, placement, paths)
     embedding = Embedding(placement=placement, paths=tuple(paths), domain_revenue=earned)
     status = "optimal" if res.status == 0 else "feasible"
     return MilpResult(status, embedding, float(earned.sum()), time.perf_counter() - start)
