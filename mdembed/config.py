@@ -218,6 +218,7 @@ class Settings:
     trace: bool = False
     progress: bool = True
     overwrite: bool = False
+    skip_completed: bool = False
     mode: str = "train"  # train (then evaluate) | eval (evaluate `checkpoint` only)
     checkpoint: str | None = None
     resume: bool = False
@@ -294,6 +295,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
         trace=bool(cfg.get("trace", False)),
         progress=bool(cfg.get("progress", True)),
         overwrite=bool(cfg.get("overwrite", False)),
+        skip_completed=bool(cfg.get("skip_completed", False)),
         mode=str(cfg.get("mode", "train")),
         checkpoint=None if cfg.get("checkpoint") is None else str(cfg["checkpoint"]),
         resume=bool(cfg.get("resume", False)),

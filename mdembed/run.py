@@ -7,7 +7,9 @@ what tests call. Errors a user can cause are printed as one line
 
 from __future__ import annotations
 
+import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +55,13 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     settings = settings_from_config(cfg)
     out_dir = Path(out_dir)
     summary_path = out_dir / "summary.json"
+    if summary_path.exists() and settings.skip_completed and not settings.overwrite:
+        return json.loads(summary_path.read_text())
     if summary_path.exists() and not settings.overwrite:
         raise ConfigError(f"{out_dir} already holds a finished run; pass overwrite=true or choose another hydra.run.dir")
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path.unlink(missing_ok=True)
+    (out_dir / "error.txt").unlink(missing_ok=True)
 
     if settings.torch_threads:
         import torch
@@ -117,15 +122,25 @@ def _report(summary: dict[str, Any], out_dir: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_main(cfg: DictConfig) -> None:
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    """One run; in a sweep (``-m``) a failing job is recorded in its error.txt and the sweep goes on."""
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         summary = run(cfg, out_dir)
     except MdembedError as err:
         write_atomic(out_dir / "error.txt", f"{err}\n")
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise
+        if sweeping:
+            print(f"mdembed: job {hydra_cfg.job.num} failed: {err}", file=sys.stderr)
+            return
         print(f"mdembed: error: {err}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    except Exception as err:
+        if not sweeping:
+            raise
+        write_atomic(out_dir / "error.txt", traceback.format_exc())
+        print(f"mdembed: job {hydra_cfg.job.num} failed: {type(err).__name__}: {err} (see {out_dir / 'error.txt'})", file=sys.stderr)
+        return
     _report(summary, out_dir)
 
 

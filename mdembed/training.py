@@ -32,7 +32,7 @@ from mdembed.workload.tensor import request_tensor
 
 CHECKPOINT_FORMAT = "mdembed-checkpoint-1"
 # settings that may differ between a run and its resumption
-_RUN_CONTROL = ("progress", "overwrite", "mode", "checkpoint", "resume", "trace", "eval", "tensorboard", "torch_threads")
+_RUN_CONTROL = ("progress", "overwrite", "skip_completed", "mode", "checkpoint", "resume", "trace", "eval", "tensorboard", "torch_threads")
 
 
 def substrate_fingerprint(substrate: Substrate) -> str:
