@@ -79,3 +79,14 @@ def test_aggregate_of_an_empty_directory_is_a_one_line_error(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == f"mdembed: error: no finished job (summary.json) under {tmp_path}"
+
+
+def test_plot_writes_every_figure_from_the_result_files(tmp_path):
+    from mdembed.plot import FIGURES, plot
+
+    sweep_dir = tmp_path / "sweep"
+    assert _sweep(sweep_dir).returncode == 0
+    written = plot(sweep_dir)
+    expected = {sweep_dir / "figures" / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")}
+    assert set(written) == expected
+    assert all(path.stat().st_size > 1000 for path in expected)
