@@ -36,6 +36,19 @@ def _pair(section: str, key: str, value: Any, *, low: float = -math.inf) -> tupl
     return lo, hi
 
 
+def set_whole(settings: Any, section: str, key: str, minimum: int = 1) -> None:
+    """Check that ``settings.key`` is a whole number >= ``minimum`` and store it as an int.
+
+    For the ``__post_init__`` of frozen settings dataclasses; ``section`` names
+    the config node in the error (empty for a top-level key).
+    """
+    value = getattr(settings, key)
+    if int(value) != value or value < minimum:
+        kind = "a positive integer" if minimum == 1 else "a non-negative integer"
+        raise ConfigError(f"{section + '.' if section else ''}{key} must be {kind}, got {value}")
+    object.__setattr__(settings, key, int(value))
+
+
 def _positive(section: str, key: str, value: float, *, strict: bool = True) -> None:
     bad = value <= 0 if strict else value < 0
     if bad or not math.isfinite(value):
@@ -60,9 +73,7 @@ class TopologySettings:
 
     def __post_init__(self) -> None:
         s = "topology"
-        if int(self.num_domains) != self.num_domains or self.num_domains < 1:
-            raise ConfigError(f"{s}.num_domains must be a positive integer, got {self.num_domains}")
-        object.__setattr__(self, "num_domains", int(self.num_domains))
+        set_whole(self, s, "num_domains")
         object.__setattr__(self, "node_capacity", _pair(s, "node_capacity", self.node_capacity, low=0.0))
         if self.node_capacity[0] <= 0:
             raise ConfigError(f"{s}.node_capacity must be positive, got {list(self.node_capacity)}")
@@ -95,9 +106,7 @@ class WorkloadSettings:
 
     def __post_init__(self) -> None:
         s = "workload"
-        if int(self.num_requests) != self.num_requests or self.num_requests < 1:
-            raise ConfigError(f"{s}.num_requests must be a positive integer, got {self.num_requests}")
-        object.__setattr__(self, "num_requests", int(self.num_requests))
+        set_whole(self, s, "num_requests")
         _positive(s, "arrival_rate", self.arrival_rate)
         _positive(s, "mean_lifetime", self.mean_lifetime)
         lo, hi = _pair(s, "num_vnfs", self.num_vnfs, low=1)
@@ -156,9 +165,7 @@ class RoutingSettings:
             raise ConfigError(
                 f"routing.fallback must be one of {', '.join(ROUTING_FALLBACKS)}, got {self.fallback!r}"
             )
-        if int(self.k) != self.k or self.k < 1:
-            raise ConfigError(f"routing.k must be a positive integer, got {self.k}")
-        object.__setattr__(self, "k", int(self.k))
+        set_whole(self, "routing", "k")
 
 
 @dataclass(frozen=True)
@@ -168,9 +175,7 @@ class MetricsSettings:
     window: int = 500
 
     def __post_init__(self) -> None:
-        if int(self.window) != self.window or self.window < 1:
-            raise ConfigError(f"metrics.window must be a positive integer, got {self.window}")
-        object.__setattr__(self, "window", int(self.window))
+        set_whole(self, "metrics", "window")
 
 
 MODES = ("train", "eval")
@@ -191,11 +196,8 @@ class TrainSettings:
     checkpoint_every: int = 5_000  # steps between checkpoints (one more at the end)
 
     def __post_init__(self) -> None:
-        for key in ("steps", "checkpoint_every"):
-            value = getattr(self, key)
-            if int(value) != value or value < 1:
-                raise ConfigError(f"train.{key} must be a positive integer, got {value}")
-            object.__setattr__(self, key, int(value))
+        set_whole(self, "train", "steps")
+        set_whole(self, "train", "checkpoint_every")
 
 
 @dataclass(frozen=True)
@@ -205,9 +207,7 @@ class EvalSettings:
     requests: int = 10_000
 
     def __post_init__(self) -> None:
-        if int(self.requests) != self.requests or self.requests < 1:
-            raise ConfigError(f"eval.requests must be a positive integer, got {self.requests}")
-        object.__setattr__(self, "requests", int(self.requests))
+        set_whole(self, "eval", "requests")
 
 
 @dataclass(frozen=True)
@@ -243,8 +243,7 @@ class Settings:
             raise ConfigError("mode=eval needs checkpoint=PATH")
         if self.mode == "eval" and self.resume:
             raise ConfigError("resume=true continues training; it does not go with mode=eval")
-        if int(self.seed) != self.seed or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed}")
+        set_whole(self, "", "seed", minimum=0)
         if "name" not in self.algorithm:
             raise ConfigError("algorithm.name is missing")
 

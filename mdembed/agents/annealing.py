@@ -20,7 +20,7 @@ import numpy as np
 
 from mdembed.agents.registry import ALGORITHMS, Algorithm, Context
 from mdembed.agents.static_price import quoted_means, static_domain_prices
-from mdembed.config import section
+from mdembed.config import section, set_whole
 from mdembed.embedding.client import (
     ArcWeights,
     Embedding,
@@ -41,15 +41,13 @@ from mdembed.workload.requests import Request
 T_FLOOR = 1e-3  # below this temperature an uphill move is never taken in practice: stop
 
 
-def _check_schedule(initial_temperature: float, cooling: float, iterations: int) -> int:
-    """The checks both algorithms share; returns ``iterations`` as an int."""
-    if not (math.isfinite(initial_temperature) and initial_temperature > 0):
-        raise ConfigError(f"algorithm.initial_temperature must be positive, got {initial_temperature}")
-    if not 0 < cooling < 1:
-        raise ConfigError(f"algorithm.cooling must lie in (0, 1), got {cooling}")
-    if int(iterations) != iterations or iterations < 1:
-        raise ConfigError(f"algorithm.iterations must be a positive integer, got {iterations}")
-    return int(iterations)
+def _check_schedule(settings: Any) -> None:
+    """The checks both algorithms share: temperature, cooling, iterations."""
+    if not (math.isfinite(settings.initial_temperature) and settings.initial_temperature > 0):
+        raise ConfigError(f"algorithm.initial_temperature must be positive, got {settings.initial_temperature}")
+    if not 0 < settings.cooling < 1:
+        raise ConfigError(f"algorithm.cooling must lie in (0, 1), got {settings.cooling}")
+    set_whole(settings, "algorithm", "iterations")
 
 
 @dataclass(frozen=True)
@@ -63,14 +61,10 @@ class AnnealingSettings:
     patience: int = 300  # stop after this many moves without a new best
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "iterations", _check_schedule(self.initial_temperature, self.cooling, self.iterations)
-        )
+        _check_schedule(self)
         if not (math.isfinite(self.penalty) and self.penalty > 0):
             raise ConfigError(f"algorithm.penalty must be positive, got {self.penalty}")
-        if int(self.patience) != self.patience or self.patience < 1:
-            raise ConfigError(f"algorithm.patience must be a positive integer, got {self.patience}")
-        object.__setattr__(self, "patience", int(self.patience))
+        set_whole(self, "algorithm", "patience")
 
 
 @dataclass(frozen=True)
@@ -85,16 +79,12 @@ class PriceAnnealingSettings:
     patience: int = 60  # stop after this many moves without a new best
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "iterations", _check_schedule(self.initial_temperature, self.cooling, self.iterations)
-        )
+        _check_schedule(self)
         if not (math.isfinite(self.cost_weight) and self.cost_weight >= 0):
             raise ConfigError(f"algorithm.cost_weight must be non-negative, got {self.cost_weight}")
         if not (math.isfinite(self.step) and self.step > 0):
             raise ConfigError(f"algorithm.step must be positive, got {self.step}")
-        if int(self.patience) != self.patience or self.patience < 1:
-            raise ConfigError(f"algorithm.patience must be a positive integer, got {self.patience}")
-        object.__setattr__(self, "patience", int(self.patience))
+        set_whole(self, "algorithm", "patience")
 
 
 # ------------------------------------------------------------------ shared

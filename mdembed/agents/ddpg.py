@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mdembed.agents.registry import ALGORITHMS, Algorithm, Context
-from mdembed.config import ConfigError, section
+from mdembed.config import ConfigError, section, set_whole
 from mdembed.embedding.client import Embedding, embed
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout
 from mdembed.network.substrate import SubstrateState
@@ -68,13 +68,8 @@ class DDPGSettings:
         if self.tau > 1:
             raise ConfigError(f"algorithm.tau must lie in (0, 1], got {self.tau}")
         for key in ("batch_size", "hidden", "buffer_size"):
-            value = getattr(self, key)
-            if int(value) != value or value < 1:
-                raise ConfigError(f"algorithm.{key} must be a positive integer, got {value}")
-            object.__setattr__(self, key, int(value))
-        if int(self.learning_starts) != self.learning_starts or self.learning_starts < 0:
-            raise ConfigError(f"algorithm.learning_starts must be a non-negative integer, got {self.learning_starts}")
-        object.__setattr__(self, "learning_starts", int(self.learning_starts))
+            set_whole(self, "algorithm", key)
+        set_whole(self, "algorithm", "learning_starts", minimum=0)
         channels = tuple(int(c) for c in self.conv_channels)
         if len(channels) != 3 or min(channels) < 1:
             raise ConfigError(f"algorithm.conv_channels must be 3 positive integers, got {list(self.conv_channels)}")
