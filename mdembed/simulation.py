@@ -84,13 +84,12 @@ class Progress:
         self.bar = tqdm(total=total, disable=None if enabled else True, unit=unit, smoothing=0.05, desc=desc)
         self.seen = 0
         self.accepted = 0
-        self.extra: dict[str, str] = {}
 
     def update(self, accepted: bool) -> None:
         self.seen += 1
         self.accepted += accepted
         if self.seen % PROGRESS_EVERY == 0:
-            self.bar.set_postfix(acceptance=f"{self.accepted / self.seen:.3f}", **self.extra, refresh=False)
+            self.bar.set_postfix(acceptance=f"{self.accepted / self.seen:.3f}", refresh=False)
             self.bar.update(PROGRESS_EVERY)
 
     def close(self) -> None:
