@@ -90,3 +90,59 @@ def test_plot_writes_every_figure_from_the_result_files(tmp_path):
     expected = {sweep_dir / "figures" / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")}
     assert set(written) == expected
     assert all(path.stat().st_size > 1000 for path in expected)
+
+
+def _paper_config(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    from mdembed.run import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=["experiment=paper", *overrides], return_hydra_config=True)
+
+
+def test_the_paper_sweep_file_and_its_small_budget():
+    full = _paper_config()
+    assert str(full.hydra.mode) == "RunMode.MULTIRUN"
+    params = full.hydra.sweeper.params
+    assert params.algorithm.split(",") == ["ddpg", "cff_sd", "cff_3d", "sa", "sa_cff"]
+    assert params.seed.split(",") == ["1", "2", "3", "4", "5"]
+    assert params["workload.arrival_rate"].split(",") == ["0.025", "0.05", "0.1", "0.2"]
+    assert (full.workload.num_requests, full.train.steps, full.topology.name) == (10000, 20000, "bteurope")
+    assert full.skip_completed and full.torch_threads == 1
+
+    small = _paper_config("budget=small")
+    assert small.hydra.sweeper.params.seed.split(",") == ["1", "2", "3"]
+    assert small.hydra.sweeper.params.algorithm == params.algorithm
+    assert small.hydra.sweeper.params["workload.arrival_rate"] == params["workload.arrival_rate"]
+    assert (small.workload.num_requests, small.train.steps) == (2000, 3000)
+    assert small.hydra.sweep.dir == "results/multirun/paper_small"
+
+
+def test_paper_sweep_names_jobs_by_their_overrides_and_resumes(tmp_path):
+    """The real sweep file, cut down on the command line; re-running it finishes nothing twice."""
+    args = [
+        sys.executable, "-m", "mdembed.run", "experiment=paper", "budget=small", "algorithm=cff_3d,cff_sd", "seed=1",
+        "workload.arrival_rate=0.1", "workload.num_requests=40", "metrics.window=20", "hydra/launcher=basic",
+        f"hydra.sweep.dir={tmp_path}",
+    ]  # fmt: skip
+    first = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    jobs = sorted(p.parent for p in tmp_path.glob("*/summary.json"))
+    assert [j.name for j in jobs] == [
+        f"algorithm={name},metrics.window=20,seed=1,workload.arrival_rate=0.1,workload.num_requests=40" for name in ("cff_3d", "cff_sd")
+    ]
+    for job in jobs:
+        summary = json.loads((job / "summary.json").read_text())
+        assert (summary["algorithm"], summary["seed"], summary["requests"]) == (job.name.split(",")[0][10:], 1, 40)
+    finished = [(j / "summary.json").stat().st_mtime_ns for j in jobs]
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [(j / "summary.json").stat().st_mtime_ns for j in jobs] == finished
+
+
+def test_slurm_launcher_config_composes_onto_submitit():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the [slurm] extra is not installed")
+    launcher = _paper_config("budget=small", "hydra/launcher=slurm").hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.cpus_per_task, launcher.mem_gb, launcher.timeout_min) == (1, 4, 240)
