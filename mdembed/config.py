@@ -179,6 +179,7 @@ class MetricsSettings:
 
 
 MODES = ("train", "eval")
+SCENARIOS = ("market", "dc_provisioning")
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ class Settings:
     """Everything a run needs, validated."""
 
     seed: int = 0
+    scenario: str = "market"  # market (multi-domain VNF-FG embedding) | dc_provisioning (DESIGN 7, settings in `dc`)
     trace: bool = False
     progress: bool = True
     overwrite: bool = False
@@ -237,6 +239,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.torch_threads is not None and (int(self.torch_threads) != self.torch_threads or self.torch_threads < 1):
             raise ConfigError(f"torch_threads must be a positive integer or null, got {self.torch_threads}")
+        if self.scenario not in SCENARIOS:
+            raise ConfigError(f"scenario must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.mode == "eval" and not self.checkpoint:
@@ -291,6 +295,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
     cfg = dict(cfg)
     return Settings(
         seed=cfg.get("seed", 0),
+        scenario=str(cfg.get("scenario", "market")),
         trace=bool(cfg.get("trace", False)),
         progress=bool(cfg.get("progress", True)),
         overwrite=bool(cfg.get("overwrite", False)),

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from mdembed import __version__
 from mdembed.build import make_run
-from mdembed.config import settings_from_config
+from mdembed.config import Settings, settings_from_config
 from mdembed.errors import ConfigError, MdembedError
 from mdembed.io import write_atomic, write_csv, write_json
 from mdembed.metrics import MetricsRecorder
@@ -50,23 +50,28 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     workload. Files: metrics.csv (one row per window and phase), summary.json
     (the evaluation; written last, its presence marks a finished run), with
     ``trace=true`` substrate.json and events.jsonl of the evaluation, and for
-    a learner checkpoints/last.pt and policy.pt.
+    a learner checkpoints/last.pt and policy.pt. ``scenario=dc_provisioning``
+    runs the data-centre scenario instead (:func:`mdembed.dc.experiment.run_dc`).
     """
     settings = settings_from_config(cfg)
     out_dir = Path(out_dir)
-    summary_path = out_dir / "summary.json"
-    if summary_path.exists() and settings.skip_completed and not settings.overwrite:
-        return json.loads(summary_path.read_text())
-    if summary_path.exists() and not settings.overwrite:
-        raise ConfigError(f"{out_dir} already holds a finished run; pass overwrite=true or choose another hydra.run.dir")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary_path.unlink(missing_ok=True)
-    (out_dir / "error.txt").unlink(missing_ok=True)
+    dc = None
+    if settings.scenario == "dc_provisioning":
+        from mdembed.dc.settings import dc_settings_from_config
 
+        dc = dc_settings_from_config(cfg)  # every setting is checked before the directory is touched
+    finished = _prepare(out_dir, settings)
+    if finished is not None:
+        return finished
     if settings.torch_threads:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
+    if dc is not None:
+        from mdembed.dc.experiment import run_dc
+
+        return run_dc(settings, dc, out_dir)
+    summary_path = out_dir / "summary.json"
     run_objects = make_run(settings)
     substrate, algorithm = run_objects.substrate, run_objects.algorithm
     name = settings.algorithm["name"]
@@ -112,7 +117,29 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     return summary
 
 
+def _prepare(out_dir: Path, settings: Settings) -> dict[str, Any] | None:
+    """Make ``out_dir`` ready for a run; a finished run's summary instead when ``skip_completed`` asks to keep it."""
+    summary_path = out_dir / "summary.json"
+    if summary_path.exists() and settings.skip_completed and not settings.overwrite:
+        return json.loads(summary_path.read_text())
+    if summary_path.exists() and not settings.overwrite:
+        raise ConfigError(f"{out_dir} already holds a finished run; pass overwrite=true or choose another hydra.run.dir")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary_path.unlink(missing_ok=True)
+    (out_dir / "error.txt").unlink(missing_ok=True)
+    return None
+
+
 def _report(summary: dict[str, Any], out_dir: Path) -> None:
+    if summary.get("scenario") == "dc_provisioning":
+        dqn, auto = summary["dqn"], summary["autoscaler"]
+        print(
+            f"dc_provisioning seed {summary['seed']}: acceptance dqn {dqn['acceptance_rate']:.3f} / autoscaler "
+            f"{auto['acceptance_rate']:.3f}, resource utilization {dqn['resource_utilization']:.3f} / "
+            f"{auto['resource_utilization']:.3f}, mean e2e delay {dqn['e2e_delay_ms_mean']:.2f} / "
+            f"{auto['e2e_delay_ms_mean']:.2f} ms, results in {out_dir}"
+        )
+        return
     print(
         f"{summary['algorithm']} on {summary['topology']}: {summary['accepted']}/{summary['requests']} VNF-FGs accepted "
         f"({summary['acceptance_ratio']:.3f}; VNFs {summary['vnf_acceptance_ratio']:.3f}, "

@@ -1,0 +1,205 @@
+"""Dueling double DQN with attention over the state's entities (DESIGN 7).
+
+The Q-network reads the flat observation as entity tables
+(:class:`~mdembed.dc.env.ObservationLayout`): one global token, one token per
+VNF type, a token per active chain and per pending request. Each kind has
+its own linear embedding; one transformer block (multi-head self-attention
+with a key padding mask for absent chains and requests, then a feed-forward
+layer, each with a residual connection and layer norm) mixes them. The
+features are the global token, the mean over present tokens and the five
+type tokens (each action belongs to one type). A dueling head gives
+``Q = V + A - mean(A)``.
+
+Learning: double DQN targets ``r + gamma (1 - terminated) Q_target(s',
+argmax_a Q_online(s', a))`` (episode ends are truncations and keep
+bootstrapping), a Huber loss weighted by prioritized replay's importance
+weights, priorities set to the new |TD errors|, the target network copied
+every ``target_update_every`` steps, beta annealed linearly from
+``beta_start`` to 1 over the training steps.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mdembed.dc.env import NUM_ACTIONS, ObservationLayout
+from mdembed.dc.replay import PrioritizedReplay
+from mdembed.dc.settings import NUM_TYPES, DCTrainSettings, DQNSettings
+
+
+class AttentionEncoder(nn.Module):
+    """Observation -> features, via self-attention over the entities."""
+
+    def __init__(self, layout: ObservationLayout, dim: int, heads: int) -> None:
+        super().__init__()
+        self.layout = layout
+        self.embed_global = nn.Linear(layout.global_dim, dim)
+        self.embed_type = nn.Linear(layout.type_dim, dim)
+        self.embed_chain = nn.Linear(layout.chain_dim - 1, dim)  # the presence flag becomes the mask
+        self.embed_pending = nn.Linear(layout.pending_dim - 1, dim)
+        self.attention = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm1 = nn.LayerNorm(dim)
+        self.feed_forward = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
+        self.norm2 = nn.LayerNorm(dim)
+        self.out_dim = (2 + NUM_TYPES) * dim
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        glob, types, chains, pending = self.layout.split(obs)
+        tokens = torch.cat(
+            [self.embed_global(glob)[:, None], self.embed_type(types), self.embed_chain(chains[..., 1:]),
+             self.embed_pending(pending[..., 1:])], dim=1,
+        )  # fmt: skip
+        always = torch.zeros(obs.shape[0], 1 + NUM_TYPES, dtype=torch.bool)
+        absent = torch.cat([always, chains[..., 0] < 0.5, pending[..., 0] < 0.5], dim=1)
+        mixed, _ = self.attention(tokens, tokens, tokens, key_padding_mask=absent, need_weights=False)
+        x = self.norm1(tokens + mixed)
+        x = self.norm2(x + self.feed_forward(x))
+        present = (~absent).unsqueeze(-1).float()
+        pooled = (x * present).sum(dim=1) / present.sum(dim=1)
+        return torch.cat([x[:, 0], pooled, x[:, 1 : 1 + NUM_TYPES].flatten(1)], dim=-1)
+
+
+class DuelingHead(nn.Module):
+    """Features -> Q-values: a state value V and advantages A, combined as V + A - mean(A)."""
+
+    def __init__(self, in_dim: int, hidden: int, actions: int) -> None:
+        super().__init__()
+        self.value = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.advantage = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, actions))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return combine(self.value(features), self.advantage(features))
+
+
+def combine(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
+    """The dueling aggregation: (B, 1) values and (B, A) advantages -> (B, A) Q-values."""
+    return value + advantage - advantage.mean(dim=-1, keepdim=True)
+
+
+class QNetwork(nn.Module):
+    def __init__(self, layout: ObservationLayout, settings: DQNSettings) -> None:
+        super().__init__()
+        self.encoder = AttentionEncoder(layout, settings.embed_dim, settings.heads)
+        self.head = DuelingHead(self.encoder.out_dim, settings.hidden, NUM_ACTIONS)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(obs))
+
+
+def double_dqn_target(
+    reward: torch.Tensor, done: torch.Tensor, next_q_online: torch.Tensor, next_q_target: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """``r + gamma (1 - done) Q_target(s', argmax_a Q_online(s', a))``: the online net picks, the target net rates."""
+    best = next_q_online.argmax(dim=-1, keepdim=True)
+    return reward + gamma * (1.0 - done) * next_q_target.gather(-1, best).squeeze(-1)
+
+
+def epsilon(agent: DQNSettings, train: DCTrainSettings, episode: int) -> float:
+    """Exploration rate of a training episode: ``epsilon_start x decay^episode`` (not below
+    ``epsilon_min``), capped by the episode's phase (exploration, balanced, exploitation, fine-tuning)."""
+    decayed = max(agent.epsilon_min, agent.epsilon_start * agent.epsilon_decay**episode)
+    return min(decayed, train.phase_epsilon[train.phase(episode)])
+
+
+class DQNAgent:
+    """The online and target Q-networks, their optimizer and the prioritized replay."""
+
+    def __init__(self, layout: ObservationLayout, settings: DQNSettings, seed: int, total_steps: int) -> None:
+        self.layout = layout
+        self.settings = settings
+        self.total_steps = max(1, total_steps)
+        torch.manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.online = QNetwork(layout, settings)
+        self.target = copy.deepcopy(self.online)
+        self.target.requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=settings.lr)
+        self.replay = PrioritizedReplay(settings.buffer_size, layout.size, settings.alpha, settings.priority_eps)
+        self.steps = 0
+        self.updates = 0
+        self.last_loss = float("nan")
+
+    @property
+    def beta(self) -> float:
+        s = self.settings
+        return s.beta_start + (1.0 - s.beta_start) * min(1.0, self.steps / self.total_steps)
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """(15,) Q-values of one observation, or (B, 15) of a batch."""
+        with torch.no_grad():
+            x = torch.as_tensor(obs, dtype=torch.float32)
+            return self.online(x.reshape(-1, x.shape[-1])).numpy().reshape(*obs.shape[:-1], NUM_ACTIONS)
+
+    def act(self, obs: np.ndarray, eps: float = 0.0) -> int:
+        """Epsilon-greedy; ``eps=0`` is the greedy policy used in evaluation."""
+        if eps > 0 and self.rng.random() < eps:
+            return int(self.rng.integers(NUM_ACTIONS))
+        return int(self.q_values(obs).argmax())
+
+    def observe(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool) -> float | None:
+        """Store a transition; update every ``update_every`` steps once learning has started. The loss, if updated."""
+        s = self.settings
+        self.replay.add(obs, action, reward, next_obs, terminated)
+        self.steps += 1
+        loss = None
+        if self.steps >= s.learning_starts and self.replay.size >= s.batch_size and self.steps % s.update_every == 0:
+            loss = self.update()
+        if self.steps % s.target_update_every == 0:
+            self.target.load_state_dict(self.online.state_dict())
+        return loss
+
+    def update(self) -> float:
+        s = self.settings
+        batch, idx = self.replay.sample(s.batch_size, self.beta, self.rng)
+        q = self.online(batch["obs"]).gather(1, batch["action"][:, None]).squeeze(1)
+        with torch.no_grad():
+            target = double_dqn_target(batch["reward"], batch["done"], self.online(batch["next_obs"]),
+                                       self.target(batch["next_obs"]), s.gamma)  # fmt: skip
+        td = q - target
+        loss = (batch["weights"] * F.smooth_l1_loss(q, target, reduction="none")).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.online.parameters(), s.grad_clip)
+        self.optimizer.step()
+        self.replay.update_priorities(idx, td.detach().numpy())
+        self.updates += 1
+        self.last_loss = float(loss.item())
+        return self.last_loss
+
+    # --- checkpoints ----------------------------------------------------------
+
+    def state_dict(self, with_buffer: bool = True) -> dict[str, Any]:
+        state = {
+            "online": self.online.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "steps": self.steps,
+            "updates": self.updates,
+            "last_loss": self.last_loss,
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "obs_dim": self.layout.size,
+        }
+        if with_buffer:
+            state["replay"] = self.replay.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state["obs_dim"]) != self.layout.size:
+            raise ValueError(f"the checkpoint is for observations of size {state['obs_dim']}, not {self.layout.size}")
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.steps = int(state["steps"])
+        self.updates = int(state["updates"])
+        self.last_loss = float(state["last_loss"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        if "replay" in state:
+            self.replay.load_state_dict(state["replay"])
