@@ -10,6 +10,9 @@ DIR is a sweep directory (or a single run). Writes PNG and PDF into DIR/figures:
   (evaluation windows, mean over windows and jobs);
 - ``learning_curves``: for learning algorithms, per-domain reward, mean quoted
   price and acceptance ratio along training (mean over jobs).
+
+A directory holding ``scenario=dc_provisioning`` runs gets that scenario's
+figures instead (:mod:`mdembed.dc.plots`).
 """
 
 from __future__ import annotations
@@ -127,6 +130,11 @@ def _learning_curves(metrics: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def plot(directory: Path) -> list[Path]:
+    from mdembed.dc.plots import dc_runs, plot_dc
+
+    dc = dc_runs(directory)
+    if dc:  # the data-centre scenario (DESIGN 7) has figures of its own
+        return plot_dc(directory, dc)
     jobs, _ = collect(directory)
     table = aggregate(jobs)
     out = directory / "figures"

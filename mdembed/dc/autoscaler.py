@@ -7,8 +7,9 @@ Each step, in this order:
   booting as capacity on its way, gets one more instance; with several such
   types, the one with the largest shortfall that still fits in the DC;
 - scale in: otherwise, a type that has had an idle instance (its load fits
-  on its other running instances) and no pending demand for ``idle_steps``
-  steps in a row loses one instance (the longest idle first);
+  on its other running instances), no pending demand and more than
+  ``min_instances`` running instances for ``idle_steps`` steps in a row
+  loses one instance (the longest idle first);
 - otherwise wait.
 
 One action per step, like the agent. It reads the environment's state (the
@@ -24,8 +25,9 @@ from mdembed.dc.settings import NUM_TYPES
 
 
 class ThresholdAutoscaler:
-    def __init__(self, idle_steps: int) -> None:
+    def __init__(self, idle_steps: int, min_instances: int) -> None:
         self.idle_steps = idle_steps
+        self.min_instances = min_instances
         self.idle = np.zeros(NUM_TYPES, dtype=np.int64)
 
     def reset(self) -> None:
@@ -35,7 +37,7 @@ class ThresholdAutoscaler:
         demand = env.pending_demand()
         coming = env.free_capacity() + env.booting_counts() * env.instance_capacity
         shortfall = demand - coming
-        idle = np.array([env.can_uninstall(k) and demand[k] == 0 for k in range(NUM_TYPES)])
+        idle = np.array([env.can_uninstall(k) and demand[k] == 0 and env.running[k] > self.min_instances for k in range(NUM_TYPES)])
         self.idle = np.where(idle, self.idle + 1, 0)
         for k in np.argsort(-shortfall, kind="stable"):
             if shortfall[k] <= 0:

@@ -147,7 +147,7 @@ def evaluate(policy: str, agent: DQNAgent, dc: DCSettings, seed: int, progress: 
     env = make_env(dc, dc.eval.steps, "eval")
     obs, _ = env.reset(seed=seed)
     recorder = DCRecorder(dc.window, phase="eval", policy=policy)
-    autoscaler = ThresholdAutoscaler(dc.autoscaler.idle_steps)
+    autoscaler = ThresholdAutoscaler(dc.autoscaler.idle_steps, dc.autoscaler.min_instances)
     bar = _bar(dc.eval.steps, progress, f"eval {policy}")
     truncated = False
     while not truncated:

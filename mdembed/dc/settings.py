@@ -214,9 +214,11 @@ class AutoscalerSettings:
     """The threshold autoscaler the DQN is compared with."""
 
     idle_steps: int = 10  # uninstall an instance of a type that has had a whole idle instance this many steps in a row
+    min_instances: int = 1  # never scale a type in below this many running instances
 
     def __post_init__(self) -> None:
         set_whole(self, "dc.autoscaler", "idle_steps")
+        set_whole(self, "dc.autoscaler", "min_instances", minimum=0)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,121 @@
+"""Figures of data-centre runs, from their result files only (``python -m mdembed.plot DIR``).
+
+DIR is one dc_provisioning run or a directory holding several (e.g. seeds).
+Writes PNG and PDF into DIR/figures:
+
+- ``dc_learning_curves``: reward per step, acceptance rate and epsilon along
+  training, one thin line per run and their mean;
+- ``dc_comparison``: the held-out evaluation, DQN vs threshold autoscaler:
+  acceptance rate, resource utilization, mean and p95 end-to-end delay and
+  instances in use; bars are the mean over runs, dots the runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+SCENARIO = "dc_provisioning"
+POLICIES = (("dqn", "DQN"), ("autoscaler", "threshold autoscaler"))
+COLORS = {"dqn": "tab:blue", "autoscaler": "tab:orange"}
+PANELS = (
+    ("acceptance_rate", "acceptance rate (share of requests)"),
+    ("resource_utilization", "resource utilization (share of DC)"),
+    ("e2e_delay_ms_mean", "mean end-to-end delay (ms)"),
+    ("e2e_delay_ms_p95", "p95 end-to-end delay (ms)"),
+    ("instances", "instances in use (mean)"),
+)
+
+
+def dc_runs(directory: Path) -> list[Path]:
+    """Finished dc_provisioning runs under ``directory`` (itself included)."""
+    runs = []
+    for path in sorted(Path(directory).rglob("summary.json")):
+        try:
+            if json.loads(path.read_text()).get("scenario") == SCENARIO:
+                runs.append(path.parent)
+        except (OSError, ValueError):
+            continue
+    return runs
+
+
+def _save(fig: plt.Figure, out: Path, name: str, top: float = 1.0) -> list[Path]:
+    fig.tight_layout(rect=(0, 0, 1, top))
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return paths
+
+
+def _learning_curves(runs: list[Path], out: Path) -> list[Path]:
+    tables = []
+    for i, run in enumerate(runs):
+        table = pd.read_csv(run / "metrics.csv")
+        train = table[table.phase == "train"].copy()
+        if train.empty:
+            continue
+        train["reward_per_step"] = train.reward / train.steps.diff().fillna(train.steps.iloc[0])
+        tables.append(train.assign(run=i))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    if not tables:
+        for ax in axes:
+            ax.text(0.5, 0.5, "no training in these runs", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+        return _save(fig, out, "dc_learning_curves")
+    curves = pd.concat(tables, ignore_index=True)
+    panels = (("reward_per_step", "reward per step"), ("acceptance_rate", "acceptance rate (share of requests)"),
+              ("epsilon", "exploration rate epsilon"))  # fmt: skip
+    mean = curves.groupby("steps").mean(numeric_only=True).reset_index()
+    for ax, (column, label) in zip(axes, panels):
+        if len(tables) > 1:
+            for i, group in curves.groupby("run"):
+                ax.plot(group.steps, group[column], color="tab:blue", alpha=0.25, linewidth=0.8,
+                        label="single run" if i == 0 else None)  # fmt: skip
+        ax.plot(mean.steps, mean[column], color="tab:blue", label=f"mean of {len(tables)} runs" if len(tables) > 1 else "DQN")
+        ax.set_xlabel("training steps")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    phase_ends = curves.groupby("phase_name", sort=False).steps.max().iloc[:-1]
+    for ax in axes:
+        for end in phase_ends:
+            ax.axvline(end, color="grey", linestyle=":", linewidth=0.8)
+    axes[1].legend(fontsize=8, loc="lower right")
+    axes[2].set_ylim(0, 1.05)
+    axes[2].set_title("phases: " + " | ".join(curves.phase_name.drop_duplicates()), fontsize=8)
+    return _save(fig, out, "dc_learning_curves")
+
+
+def _comparison(runs: list[Path], out: Path) -> list[Path]:
+    summaries = [json.loads((run / "summary.json").read_text()) for run in runs]
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(3.0 * len(PANELS), 3.8))
+    for ax, (metric, label) in zip(axes, PANELS):
+        for x, (policy, name) in enumerate(POLICIES):
+            values = np.array([s[policy][metric] for s in summaries], dtype=float)
+            ax.bar(x, values.mean(), width=0.6, color=COLORS[policy], label=name)
+            if len(values) > 1:
+                ax.scatter(np.full(len(values), x), values, color="black", s=10, zorder=3,
+                           label="one seed" if x == 0 else None)  # fmt: skip
+        ax.set_xticks(range(len(POLICIES)), ["DQN", "autoscaler"])
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, axis="y")
+        if metric in ("acceptance_rate", "resource_utilization"):
+            ax.set_ylim(0, 1)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=8, frameon=False)
+    return _save(fig, out, "dc_comparison", top=0.9)
+
+
+def plot_dc(directory: Path, runs: list[Path] | None = None) -> list[Path]:
+    """Both figures for the dc runs under ``directory``, into ``directory/figures``."""
+    runs = dc_runs(directory) if runs is None else runs
+    out = Path(directory) / "figures"
+    out.mkdir(exist_ok=True)
+    return _learning_curves(runs, out) + _comparison(runs, out)

@@ -1,0 +1,188 @@
+"""The data-centre scenario through the real entry point: outputs, determinism, resume, checkpoints, errors, plots."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from mdembed.dc.env import DataCentreEnv
+from mdembed.dc.settings import DCSettings, dc_settings_from_config
+from mdembed.errors import ConfigError
+from mdembed.run import compose, run
+from mdembed.training import load_checkpoint
+
+TINY = [
+    "experiment=dc_provisioning",
+    "dc.train.episodes=4",
+    "dc.train.episode_steps=100",
+    "dc.train.checkpoint_every=2",
+    "dc.window=100",
+    "dc.eval.steps=200",
+    "dc.agent.learning_starts=50",
+    "dc.agent.buffer_size=500",
+    "dc.agent.embed_dim=16",
+    "dc.agent.hidden=32",
+    "progress=false",
+    "torch_threads=1",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dc")
+    return out, run(compose(TINY), out)
+
+
+def test_yaml_defaults_match_the_dataclass_defaults():
+    assert dc_settings_from_config(compose(["experiment=dc_provisioning"])) == DCSettings()
+
+
+def test_overrides_reach_the_settings_and_bad_values_are_one_line():
+    dc = dc_settings_from_config(compose(["experiment=dc_provisioning", "dc.agent.gamma=0.9", "dc.workload.arrival_rate=2"]))
+    assert dc.agent.gamma == 0.9 and dc.workload.arrival_rate == 2.0
+    with pytest.raises(ConfigError, match="dc.agent.gamma must lie in"):
+        dc_settings_from_config(compose(["experiment=dc_provisioning", "dc.agent.gamma=1.5"]))
+    with pytest.raises(ConfigError, match="one per VNF type"):
+        dc_settings_from_config(compose(["experiment=dc_provisioning", "dc.datacentre.cpu=[1,2]"]))
+    with pytest.raises(ConfigError, match="sum to 1"):
+        dc_settings_from_config(compose(["experiment=dc_provisioning", "dc.train.phase_fractions=[0.5,0.5,0.5,0.5]"]))
+    with pytest.raises(ConfigError, match="unknown key dc.agent.gama"):
+        dc_settings_from_config(compose(["experiment=dc_provisioning", "+dc.agent.gama=0.9"]))
+
+
+def test_unknown_scenario_is_a_one_line_error(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "mdembed.run", "scenario=warehouse", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "mdembed: error: scenario must be one of market, dc_provisioning, got 'warehouse'"
+    ]
+
+
+def test_run_trains_evaluates_and_writes_its_files(trained):
+    out, summary = trained
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "metrics.csv", "policy.pt", "summary.json"]
+    metrics = pd.read_csv(out / "metrics.csv")
+    train = metrics[metrics.phase == "train"]
+    assert train.steps.tolist() == [100, 200, 300, 400]
+    assert train.epsilon.tolist() == [1.0, 0.8, 0.5, 0.2]  # one episode per phase at 4 episodes
+    assert train.phase_name.tolist() == ["exploration", "balanced", "exploitation", "fine_tuning"]
+    for policy in ("dqn", "autoscaler"):
+        rows = metrics[(metrics.phase == "eval") & (metrics.policy == policy)]
+        assert rows.steps.tolist() == [100, 200]
+        assert rows.acceptance_rate.between(0, 1).all() and rows.resource_utilization.between(0, 1).all()
+        s = summary[policy]
+        assert s["steps"] == 200
+        assert s["acceptance_rate"] == pytest.approx(s["served"] / (s["served"] + s["dropped"]))
+        assert s["served"] == rows.served.sum() and s["dropped"] == rows.dropped.sum()
+        assert s["resource_utilization"] == pytest.approx(rows.resource_utilization.mean())
+        assert s["e2e_delay_ms_p95"] >= s["e2e_delay_ms_mean"] > 0
+    # both policies saw the same held-out requests
+    assert summary["dqn"]["arrived"] == summary["autoscaler"]["arrived"]
+    assert summary["training"]["updates"] == (400 - 50) // 2 + 1
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    change = summary["dqn_vs_autoscaler"]["acceptance_rate"]
+    assert change == pytest.approx(summary["dqn"]["acceptance_rate"] / summary["autoscaler"]["acceptance_rate"] - 1)
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics(trained, tmp_path):
+    out, summary = trained
+    again = run(compose(TINY), tmp_path / "again")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again" / "metrics.csv"), pd.read_csv(out / "metrics.csv"), check_exact=True)
+    assert again["dqn"] == summary["dqn"] and again["autoscaler"] == summary["autoscaler"]
+    other = run(compose(TINY + ["seed=1"]), tmp_path / "other")
+    assert other["autoscaler"] != summary["autoscaler"]
+
+
+def test_resume_continues_exactly(trained, tmp_path, monkeypatch):
+    out, _ = trained
+    calls = {"n": 0}
+    original = DataCentreEnv.step
+
+    def interrupted(self, action):
+        calls["n"] += 1
+        if calls["n"] > 250:  # in episode 3, after the checkpoint at the end of episode 2
+            raise KeyboardInterrupt
+        return original(self, action)
+
+    monkeypatch.setattr(DataCentreEnv, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(compose(TINY), tmp_path)
+    assert not (tmp_path / "summary.json").exists()
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["episode"] == 2
+    monkeypatch.setattr(DataCentreEnv, "step", original)
+
+    resumed = run(compose(TINY + ["resume=true"]), tmp_path)
+    assert resumed["training"]["resumed_at_episode"] == 2
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "metrics.csv"), pd.read_csv(out / "metrics.csv"), check_exact=True)
+
+
+def test_resume_with_other_settings_is_refused(trained, tmp_path):
+    out, _ = trained
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes((out / "checkpoints" / "last.pt").read_bytes())
+    with pytest.raises(ConfigError, match="other settings"):
+        run(compose(TINY + ["resume=true", "dc.agent.lr=0.01"]), tmp_path)
+
+
+def test_eval_mode_reproduces_the_evaluation_of_the_saved_policy(trained, tmp_path):
+    out, summary = trained
+    evaluated = run(compose(TINY + ["mode=eval", f"checkpoint={out / 'policy.pt'}"]), tmp_path)
+    assert evaluated["dqn"] == summary["dqn"] and evaluated["training"] is None
+
+
+def test_finished_run_is_kept_unless_overwrite(trained):
+    out, summary = trained
+    with pytest.raises(ConfigError, match="already holds a finished run"):
+        run(compose(TINY), out)
+    assert run(compose(TINY + ["skip_completed=true"]), out) == json.loads(json.dumps(summary))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "not_ours"])
+def test_broken_checkpoint_is_a_one_line_error(trained, tmp_path, damage):
+    out, _ = trained
+    good = (out / "policy.pt").read_bytes()
+    bad = tmp_path / "bad.pt"
+    if damage == "truncate":
+        bad.write_bytes(good[: len(good) // 2])
+    elif damage == "garbage":
+        bad.write_bytes(b"\x00not a checkpoint at all" * 100)
+    else:
+        torch.save({"weights": torch.zeros(3)}, bad)
+    with pytest.raises(ConfigError, match=r"checkpoint .*bad\.pt") as err:
+        run(compose(TINY + ["mode=eval", f"checkpoint={bad}"]), tmp_path / "run")
+    assert "\n" not in str(err.value)
+
+
+def test_command_line_end_to_end_and_a_corrupt_checkpoint(trained, tmp_path):
+    """The real entry point: a tiny run, then resume from a truncated checkpoint: one line, exit 2."""
+    args = [sys.executable, "-m", "mdembed.run", *TINY, "dc.train.episodes=2", "dc.eval.steps=100"]
+    result = subprocess.run([*args, f"hydra.run.dir={tmp_path / 'ok'}"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("dc_provisioning seed 0: acceptance dqn ")
+    assert (tmp_path / "ok" / "summary.json").is_file()
+    broken = tmp_path / "broken"
+    (broken / "checkpoints").mkdir(parents=True)
+    data = (tmp_path / "ok" / "checkpoints" / "last.pt").read_bytes()
+    (broken / "checkpoints" / "last.pt").write_bytes(data[: len(data) // 3])
+    result = subprocess.run([*args, "resume=true", f"hydra.run.dir={broken}"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mdembed: error: checkpoint ") and "truncated or corrupt" in lines[0]
+
+
+def test_plot_draws_the_dc_figures(trained):
+    from mdembed.plot import plot
+
+    out, _ = trained
+    written = plot(out)
+    names = sorted(p.name for p in written)
+    assert names == ["dc_comparison.pdf", "dc_comparison.png", "dc_learning_curves.pdf", "dc_learning_curves.png"]
+    assert all(p.stat().st_size > 1000 for p in written)
