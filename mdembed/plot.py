@@ -37,7 +37,7 @@ def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
     fig.tight_layout()
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
     for path in paths:
-        fig.savefig(path, dpi=150)
+        fig.savefig(path, dpi=150, bbox_inches="tight")  # keeps a legend placed outside the axes
     plt.close(fig)
     return paths
 
@@ -52,11 +52,12 @@ def _lines_vs_load(table: pd.DataFrame, metrics: list[tuple[str, str]], out: Pat
             low, high = group.ci95_low.clip(lower=0), group.ci95_high  # every metric here is non-negative
             if metric.endswith("acceptance_ratio"):  # and a ratio is at most 1
                 high = high.clip(upper=1)
-            ax.fill_between(group.arrival_rate, low, high, alpha=0.2)
+            ax.fill_between(group.arrival_rate, low, high, alpha=0.15)
         ax.set_xlabel("arrival rate (VNF-FGs per time unit)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    # beside the last panel, so that it never hides a line or a band
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="95% band over seeds", title_fontsize=7)
     return _save(fig, out, name)
 
 
