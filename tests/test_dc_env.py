@@ -12,7 +12,7 @@ from mdembed.dc import env as env_module
 from mdembed.dc.autoscaler import ThresholdAutoscaler
 from mdembed.dc.env import ALLOCATE, UNINSTALL, WAIT, DataCentreEnv
 from mdembed.dc.settings import DataCentreSettings, DCWorkloadSettings
-from mdembed.dc.workload import SFCRequest, arrivals
+from mdembed.dc.workload import SFCRequest, arrival_rate, arrivals
 
 DC = DataCentreSettings()
 WORKLOAD = DCWorkloadSettings()
@@ -170,8 +170,8 @@ def test_workload_is_seeded_by_named_streams_and_independent_of_actions():
     assert first == again and np.array_equal(obs1, obs2)
     assert first == other_policy  # both policies are evaluated on the same requests
     assert first != training and first != other_seed
-    mean = np.mean(first)
-    assert 0.9 * WORKLOAD.arrival_rate < mean < 1.1 * WORKLOAD.arrival_rate
+    expected = np.mean([arrival_rate(WORKLOAD, t) for t in range(300)])  # the cyclic rate's mean over these steps
+    assert 0.85 * expected < np.mean(first) < 1.15 * expected
 
 
 def test_requests_follow_the_workload_settings():
@@ -202,3 +202,12 @@ def test_autoscaler_scales_out_on_demand_and_in_after_idling(scripted):
     assert 3 * 4 + UNINSTALL in actions  # idle again once the chains left: back to one instance
     assert env.running.tolist() == [1, 1, 1, 1, 1]  # never below min_instances
     assert ThresholdAutoscaler(idle_steps=3, min_instances=0).min_instances == 0
+
+
+def test_arrivals_per_step_are_poisson():
+    flat = dataclasses.replace(WORKLOAD, rate_amplitude=0.0, arrival_rate=1.5)
+    rng = np.random.default_rng(3)
+    counts = np.array([len(arrivals(flat, t, 0, rng)) for t in range(5000)])
+    assert counts.mean() == pytest.approx(1.5, rel=0.05)
+    assert counts.var() == pytest.approx(1.5, rel=0.1)  # Poisson: variance = mean
+    assert np.mean(counts == 0) == pytest.approx(np.exp(-1.5), abs=0.02)

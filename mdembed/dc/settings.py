@@ -88,7 +88,7 @@ class DataCentreSettings:
 class DCWorkloadSettings:
     """SFC requests: Poisson arrivals per step, chains of distinct VNF types."""
 
-    arrival_rate: float = 1.2  # mean requests per step
+    arrival_rate: float = 0.8  # mean requests per step
     rate_amplitude: float = 0.6  # rate(t) = arrival_rate * (1 + amplitude * sin(2 pi t / period)); 0: homogeneous
     rate_period: float = 400.0  # steps
     chain_length: tuple[float, float] = (2, 4)  # VNF types per chain ~ U{min..max}, distinct
