@@ -17,7 +17,7 @@ import hydra
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mdembed import __version__
 from mdembed.build import make_run
@@ -60,7 +60,7 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
         from mdembed.dc.settings import dc_settings_from_config
 
         dc = dc_settings_from_config(cfg)  # every setting is checked before the directory is touched
-    finished = _prepare(out_dir, settings)
+    finished = _prepare(out_dir, settings, _run_settings(cfg))
     if finished is not None:
         return finished
     if settings.torch_threads:
@@ -117,17 +117,49 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def _prepare(out_dir: Path, settings: Settings) -> dict[str, Any] | None:
-    """Make ``out_dir`` ready for a run; a finished run's summary instead when ``skip_completed`` asks to keep it."""
-    summary_path = out_dir / "summary.json"
+# Keys that change how a run is carried out or reported, not the numbers it produces.
+_CONTROL_KEYS = ("skip_completed", "overwrite", "progress", "resume", "tensorboard", "checkpoint", "hydra")
+RUN_SETTINGS = "run_settings.json"
+
+
+def _run_settings(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """The resolved config minus the control keys: what decides a run's results."""
+    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    return json.loads(json.dumps({k: v for k, v in data.items() if k not in _CONTROL_KEYS}, default=str))
+
+
+def _prepare(out_dir: Path, settings: Settings, run_settings: dict[str, Any]) -> dict[str, Any] | None:
+    """Make ``out_dir`` ready for a run; a finished run's summary instead when ``skip_completed`` asks to keep it.
+
+    A finished run is only kept if it was made with the same settings (its
+    run_settings.json): a sweep re-run with other values into the same
+    directories must not pass old results off as new ones.
+    """
+    summary_path, settings_path = out_dir / "summary.json", out_dir / RUN_SETTINGS
     if summary_path.exists() and settings.skip_completed and not settings.overwrite:
+        previous = json.loads(settings_path.read_text()) if settings_path.exists() else run_settings
+        changed = _differences(previous, run_settings)
+        if changed:
+            raise ConfigError(
+                f"{out_dir} holds a finished run with other settings ({', '.join(changed[:5])}); "
+                "pass overwrite=true or choose another directory"
+            )
         return json.loads(summary_path.read_text())
     if summary_path.exists() and not settings.overwrite:
         raise ConfigError(f"{out_dir} already holds a finished run; pass overwrite=true or choose another hydra.run.dir")
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path.unlink(missing_ok=True)
     (out_dir / "error.txt").unlink(missing_ok=True)
+    write_json(settings_path, run_settings)
     return None
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested settings."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".")]
 
 
 def _report(summary: dict[str, Any], out_dir: Path) -> None:

@@ -146,3 +146,16 @@ def test_slurm_launcher_config_composes_onto_submitit():
     launcher = _paper_config("budget=small", "hydra/launcher=slurm").hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.cpus_per_task, launcher.mem_gb, launcher.timeout_min) == (1, 4, 240)
+
+
+def test_skip_completed_keeps_a_finished_run_only_if_its_settings_match(tmp_path):
+    from mdembed.errors import ConfigError
+    from mdembed.run import compose, run
+
+    base = ["experiment=smoke", "workload.num_requests=30", "metrics.window=10", "progress=false"]
+    first = json.dumps(run(compose(base), tmp_path))  # as text: NaN != NaN
+    kept = run(compose([*base, "skip_completed=true", "progress=true"]), tmp_path)  # a control key may differ
+    assert json.dumps(kept) == first
+    with pytest.raises(ConfigError, match=r"other settings \(workload.arrival_rate\)"):
+        run(compose([*base, "skip_completed=true", "workload.arrival_rate=0.2"]), tmp_path)
+    assert json.dumps(json.loads((tmp_path / "summary.json").read_text())) == first  # left as it was
