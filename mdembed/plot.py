@@ -11,8 +11,8 @@ DIR is a sweep directory (or a single run). Writes PNG and PDF into DIR/figures:
 - ``learning_curves``: for learning algorithms, per-domain reward, mean quoted
   price and acceptance ratio along training (mean over jobs).
 
-A directory holding ``scenario=dc_provisioning`` runs gets that scenario's
-figures instead (:mod:`mdembed.dc.plots`).
+Runs of ``scenario=dc_provisioning`` under DIR get that scenario's figures
+(:mod:`mdembed.dc.plots`); a directory holding both kinds gets both.
 """
 
 from __future__ import annotations
@@ -134,14 +134,15 @@ def plot(directory: Path) -> list[Path]:
     from mdembed.dc.plots import dc_runs, plot_dc
 
     dc = dc_runs(directory)
-    if dc:  # the data-centre scenario (DESIGN 7) has figures of its own
-        return plot_dc(directory, dc)
+    written = plot_dc(directory, dc) if dc else []  # the data-centre scenario (DESIGN 7) has figures of its own
+    if dc and len(dc) == len(list(directory.rglob("summary.json"))):
+        return written
     jobs, _ = collect(directory)
     table = aggregate(jobs)
     out = directory / "figures"
     out.mkdir(exist_ok=True)
     metrics = _metrics_tables(jobs)
-    written = _lines_vs_load(
+    written += _lines_vs_load(
         table, [("acceptance_ratio", "VNF-FG acceptance ratio"), ("vnf_acceptance_ratio", "VNF acceptance ratio"),
                 ("vl_acceptance_ratio", "VL acceptance ratio")], out, "acceptance_vs_load",
     )  # fmt: skip

@@ -12,7 +12,7 @@ import torch
 
 from mdembed.dc.env import DataCentreEnv
 from mdembed.dc.settings import DCSettings, dc_settings_from_config
-from mdembed.errors import ConfigError
+from mdembed.errors import ConfigError, MdembedError
 from mdembed.run import compose, run
 from mdembed.training import load_checkpoint
 
@@ -186,3 +186,19 @@ def test_plot_draws_the_dc_figures(trained):
     names = sorted(p.name for p in written)
     assert names == ["dc_comparison.pdf", "dc_comparison.png", "dc_learning_curves.pdf", "dc_learning_curves.png"]
     assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_a_directory_of_both_scenarios_gets_both_figure_sets_and_aggregates_the_market_runs(trained, tmp_path):
+    import shutil
+
+    from mdembed.analysis.aggregate import collect
+    from mdembed.plot import FIGURES, plot
+
+    shutil.copytree(trained[0], tmp_path / "dc_run", ignore=shutil.ignore_patterns("figures", "checkpoints"))
+    market = run(compose(["experiment=smoke", "workload.num_requests=30", "metrics.window=10", "progress=false"]), tmp_path / "market_run")
+    jobs, _ = collect(tmp_path)
+    assert list(jobs.job) == [str(tmp_path / "market_run")] and jobs.acceptance_ratio[0] == market["acceptance_ratio"]
+    names = {p.stem for p in plot(tmp_path)}
+    assert names == set(FIGURES) | {"dc_learning_curves", "dc_comparison"}
+    with pytest.raises(MdembedError, match="only data-centre runs"):
+        collect(tmp_path / "dc_run")

@@ -10,7 +10,8 @@ Hydra's ``.hydra/config.yaml`` and ``overrides.yaml`` beside it) and writes
   empty with a single job).
 
 Jobs that failed (an ``error.txt`` and no ``summary.json``) are listed on
-stderr and left out. Nothing is re-simulated.
+stderr and left out, and so are data-centre runs (``scenario=dc_provisioning``,
+whose summary has its own shape). Nothing is re-simulated.
 """
 
 from __future__ import annotations
@@ -58,8 +59,12 @@ def collect(root: Path) -> tuple[pd.DataFrame, list[Path]]:
     """One row per finished job, and the directories of failed jobs."""
     if not root.is_dir():
         raise MdembedError(f"{root} is not a directory")
-    rows = [_job_row(p) for p in sorted(root.rglob("summary.json"))]
+    summaries = sorted(root.rglob("summary.json"))
+    market = [p for p in summaries if json.loads(p.read_text()).get("scenario", "market") == "market"]
+    rows = [_job_row(p) for p in market]
     failed = sorted(p.parent for p in root.rglob("error.txt") if not (p.parent / "summary.json").exists())
+    if not rows and summaries:
+        raise MdembedError(f"no multi-domain run under {root}, only data-centre runs (python -m mdembed.plot draws theirs)")
     if not rows:
         raise MdembedError(f"no finished job (summary.json) under {root}")
     return pd.DataFrame(rows), failed
