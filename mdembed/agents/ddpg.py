@@ -32,6 +32,7 @@ from mdembed.config import ConfigError, section, set_whole
 from mdembed.embedding.client import Embedding, embed
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout
 from mdembed.network.substrate import SubstrateState
+from mdembed.transitions import TransitionBuffer
 from mdembed.workload.requests import Request
 from mdembed.workload.tensor import TENSOR_SHAPE, request_tensor
 
@@ -172,24 +173,11 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
             t.mul_(1.0 - tau).add_(s, alpha=tau)
 
 
-class ReplayBuffer:
+class ReplayBuffer(TransitionBuffer):
     """A ring buffer of transitions for all domains at once, sampled uniformly."""
 
     def __init__(self, capacity: int, domains: int, obs_dim: int, action_dim: int) -> None:
-        self.capacity = capacity
-        self.obs = np.zeros((capacity, domains, obs_dim), dtype=np.float32)
-        self.next_obs = np.zeros((capacity, domains, obs_dim), dtype=np.float32)
-        self.action = np.zeros((capacity, domains, action_dim), dtype=np.float32)
-        self.reward = np.zeros((capacity, domains), dtype=np.float32)
-        self.done = np.zeros(capacity, dtype=np.float32)
-        self.size = 0
-        self.position = 0
-
-    def add(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray, done: bool) -> None:
-        i = self.position
-        self.obs[i], self.action[i], self.reward[i], self.next_obs[i], self.done[i] = obs, action, reward, next_obs, done
-        self.position = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+        super().__init__(capacity, (domains, obs_dim), (domains, action_dim), np.float32, (domains,))
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """A batch with a domain axis first: obs (D, B, obs_dim), reward (D, B), done (B,)."""
@@ -201,26 +189,6 @@ class ReplayBuffer:
             "next_obs": torch.from_numpy(self.next_obs[idx].swapaxes(0, 1).copy()),
             "done": torch.from_numpy(self.done[idx]),
         }
-
-    def state_dict(self) -> dict[str, Any]:
-        n = self.size
-        return {
-            "obs": torch.from_numpy(self.obs[:n].copy()),
-            "next_obs": torch.from_numpy(self.next_obs[:n].copy()),
-            "action": torch.from_numpy(self.action[:n].copy()),
-            "reward": torch.from_numpy(self.reward[:n].copy()),
-            "done": torch.from_numpy(self.done[:n].copy()),
-            "position": self.position,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        n = len(state["done"])
-        if n > self.capacity or state["obs"].shape[1:] != self.obs.shape[1:]:
-            raise ValueError("the saved replay buffer does not fit this agent's shapes")
-        for key in ("obs", "next_obs", "action", "reward", "done"):
-            getattr(self, key)[:n] = state[key].numpy()
-        self.size = n
-        self.position = int(state["position"])
 
 
 class DDPG:

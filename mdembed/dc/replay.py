@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mdembed.transitions import TransitionBuffer
+
 
 class SumTree:
     """Non-negative priorities of ``capacity`` slots with O(log n) update and prefix-sum search."""
@@ -61,29 +63,20 @@ class SumTree:
         return nodes - self.leaves
 
 
-class PrioritizedReplay:
+class PrioritizedReplay(TransitionBuffer):
     """A ring buffer of (obs, action, reward, next_obs, terminated) sampled by priority."""
 
     def __init__(self, capacity: int, obs_dim: int, alpha: float, eps: float) -> None:
-        self.capacity = capacity
+        super().__init__(capacity, (obs_dim,), action_dtype=np.int64)
         self.alpha = alpha
         self.eps = eps
         self.tree = SumTree(capacity)
-        self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), dtype=np.float32)
-        self.action = np.zeros(capacity, dtype=np.int64)
-        self.reward = np.zeros(capacity, dtype=np.float32)
-        self.done = np.zeros(capacity, dtype=np.float32)
-        self.size = 0
-        self.position = 0
         self.max_priority = 1.0  # of |TD error| + eps, before the alpha exponent
 
-    def add(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, done: bool) -> None:
-        i = self.position
-        self.obs[i], self.action[i], self.reward[i], self.next_obs[i], self.done[i] = obs, action, reward, next_obs, done
+    def add(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, done: bool) -> int:
+        i = super().add(obs, action, reward, next_obs, done)
         self.tree.update(i, self.max_priority**self.alpha)
-        self.position = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+        return i
 
     def sample(self, batch_size: int, beta: float, rng: np.random.Generator) -> tuple[dict[str, torch.Tensor], np.ndarray]:
         """A batch drawn by priority (one draw per equal slice of the total: stratified), and its slots.
@@ -110,27 +103,13 @@ class PrioritizedReplay:
         self.tree.update(idx, priority**self.alpha)
 
     def state_dict(self) -> dict[str, Any]:
-        n = self.size
-        return {
-            "obs": torch.from_numpy(self.obs[:n].copy()),
-            "next_obs": torch.from_numpy(self.next_obs[:n].copy()),
-            "action": torch.from_numpy(self.action[:n].copy()),
-            "reward": torch.from_numpy(self.reward[:n].copy()),
-            "done": torch.from_numpy(self.done[:n].copy()),
-            "tree": torch.from_numpy(self.tree.tree.copy()),
-            "position": self.position,
-            "max_priority": self.max_priority,
-        }
+        return {**super().state_dict(), "tree": torch.from_numpy(self.tree.tree.copy()), "max_priority": self.max_priority}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        n = len(state["done"])
-        if n > self.capacity or state["obs"].shape[1:] != self.obs.shape[1:] or state["tree"].shape != self.tree.tree.shape:
+        if state["tree"].shape != self.tree.tree.shape:  # before the buffer is touched, as its own checks are
             raise ValueError("the saved replay buffer does not fit this agent's shapes")
-        for key in ("obs", "next_obs", "action", "reward", "done"):
-            getattr(self, key)[:n] = state[key].numpy()
+        super().load_state_dict(state)
         self.tree.tree[:] = state["tree"].numpy()
-        self.size = n
-        self.position = int(state["position"])
         self.max_priority = float(state["max_priority"])
 
 
