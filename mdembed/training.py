@@ -14,8 +14,9 @@ import hashlib
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -73,6 +74,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
+@contextmanager
+def restoring(failure: str) -> Iterator[None]:
+    """Report state that does not fit (a missing key, a wrong shape or type) as one line: ``failure: reason``."""
+    try:
+        yield
+    except (KeyError, ValueError, RuntimeError, TypeError) as err:
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        raise ConfigError(f"{failure}: {reason}") from None
+
+
 def load_policy(algorithm: DDPGPricing, path: str | Path) -> dict[str, Any]:
     """Put a saved policy into ``algorithm``; the checkpoint must come from the same substrate."""
     data = load_checkpoint(path)
@@ -81,10 +92,8 @@ def load_policy(algorithm: DDPGPricing, path: str | Path) -> dict[str, Any]:
             f"checkpoint {path} was trained on another substrate (topology, domains and resources come from "
             "the topology settings and the seed: use those of the training run)"
         )
-    try:
+    with restoring(f"checkpoint {path} does not fit this agent"):
         algorithm.learner.load_state_dict(data["agent"])
-    except (KeyError, ValueError, RuntimeError) as err:
-        raise ConfigError(f"checkpoint {path} does not fit this agent: {str(err).splitlines()[0][:200]}") from None
     return data
 
 
@@ -192,10 +201,8 @@ def _resume(
     data = load_checkpoint(path)
     if data.get("substrate") != fingerprint or data.get("settings") != config:
         raise ConfigError(f"cannot resume from {path}: it was saved with other settings (seed, topology, workload, train or algorithm)")
-    try:
+    with restoring(f"cannot resume from {path}"):
         learner.load_state_dict(data["agent"])
         recorder.load_state_dict(data["recorder"])
         env.restore(settings.seed, int(data["step"]), data["market"])
-    except (KeyError, ValueError, RuntimeError) as err:
-        raise ConfigError(f"cannot resume from {path}: {str(err).splitlines()[0][:200]}") from None
     return env.observations(), float(data.get("elapsed_s", 0.0))

@@ -35,7 +35,7 @@ from mdembed.dc.settings import PHASES, DCSettings
 from mdembed.errors import ConfigError
 from mdembed.io import write_csv, write_json
 from mdembed.seeding import stream
-from mdembed.training import load_checkpoint, save_checkpoint
+from mdembed.training import load_checkpoint, restoring, save_checkpoint
 
 SCENARIO = "dc_provisioning"
 BAR_EVERY = 100  # steps between progress-bar refreshes
@@ -123,12 +123,10 @@ def _resume(path: Path, fingerprint: str, agent: DQNAgent, recorder: DCRecorder,
     data = load_checkpoint(path)
     if data.get("scenario") != SCENARIO or data.get("settings") != fingerprint:
         raise ConfigError(f"cannot resume from {path}: it was saved with other settings (seed or dc settings)")
-    try:
+    with restoring(f"cannot resume from {path}"):
         agent.load_state_dict(data["agent"])
         recorder.load_state_dict(data["recorder"])
         env.set_rng_state(data["env_rng"])
-    except (KeyError, ValueError, RuntimeError, TypeError) as err:
-        raise ConfigError(f"cannot resume from {path}: {str(err).splitlines()[0][:200]}") from None
     return int(data["episode"]), float(data.get("elapsed_s", 0.0))
 
 
@@ -136,10 +134,8 @@ def load_policy(agent: DQNAgent, path: str | Path) -> None:
     data = load_checkpoint(path)
     if data.get("scenario") != SCENARIO:
         raise ConfigError(f"checkpoint {path} is not a dc_provisioning policy")
-    try:
+    with restoring(f"checkpoint {path} does not fit this agent"):
         agent.load_state_dict(data["agent"])
-    except (KeyError, ValueError, RuntimeError) as err:
-        raise ConfigError(f"checkpoint {path} does not fit this agent: {str(err).splitlines()[0][:200]}") from None
 
 
 def evaluate(policy: str, agent: DQNAgent, dc: DCSettings, seed: int, progress: bool) -> DCRecorder:
