@@ -37,9 +37,8 @@ METRICS = (
 GROUP = ["algorithm", "arrival_rate"]
 
 
-def _job_row(summary_path: Path) -> dict[str, Any]:
+def _job_row(summary_path: Path, summary: dict[str, Any]) -> dict[str, Any]:
     job = summary_path.parent
-    summary = json.loads(summary_path.read_text())
     config_path, overrides_path = job / ".hydra" / "config.yaml", job / ".hydra" / "overrides.yaml"
     config = yaml.safe_load(config_path.read_text()) if config_path.exists() else {}
     overrides = yaml.safe_load(overrides_path.read_text()) if overrides_path.exists() else []
@@ -59,9 +58,8 @@ def collect(root: Path) -> tuple[pd.DataFrame, list[Path]]:
     """One row per finished job, and the directories of failed jobs."""
     if not root.is_dir():
         raise MdembedError(f"{root} is not a directory")
-    summaries = sorted(root.rglob("summary.json"))
-    market = [p for p in summaries if json.loads(p.read_text()).get("scenario", "market") == "market"]
-    rows = [_job_row(p) for p in market]
+    summaries = {p: json.loads(p.read_text()) for p in sorted(root.rglob("summary.json"))}
+    rows = [_job_row(p, summary) for p, summary in summaries.items() if summary.get("scenario", "market") == "market"]
     failed = sorted(p.parent for p in root.rglob("error.txt") if not (p.parent / "summary.json").exists())
     if not rows and summaries:
         raise MdembedError(f"no multi-domain run under {root}, only data-centre runs (python -m mdembed.plot draws theirs)")
