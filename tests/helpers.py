@@ -164,3 +164,20 @@ def check_embedding(
     assert (embedding.reason is None) == bool(complete), (embedding.reason, placement, embedding.paths)
     assert embedding.accepted == bool(complete)
     assert (np.asarray(embedding.domain_revenue) >= 0).all()
+
+
+def crash_step_after(monkeypatch, env_class: type, calls: int) -> None:
+    """Make ``env_class.step`` raise KeyboardInterrupt after ``calls`` steps, as a killed training run would.
+
+    ``monkeypatch.undo()`` puts the real ``step`` back.
+    """
+    original = env_class.step
+    count = {"n": 0}
+
+    def step(self, action):
+        count["n"] += 1
+        if count["n"] > calls:
+            raise KeyboardInterrupt
+        return original(self, action)
+
+    monkeypatch.setattr(env_class, "step", step)

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers import crash_step_after
+
 from mdembed.dc.env import DataCentreEnv
 from mdembed.dc.settings import DCSettings, dc_settings_from_config
 from mdembed.errors import ConfigError, MdembedError
@@ -103,21 +105,12 @@ def test_same_seed_same_metrics_other_seed_other_metrics(trained, tmp_path):
 
 def test_resume_continues_exactly(trained, tmp_path, monkeypatch):
     out, _ = trained
-    calls = {"n": 0}
-    original = DataCentreEnv.step
-
-    def interrupted(self, action):
-        calls["n"] += 1
-        if calls["n"] > 250:  # in episode 3, after the checkpoint at the end of episode 2
-            raise KeyboardInterrupt
-        return original(self, action)
-
-    monkeypatch.setattr(DataCentreEnv, "step", interrupted)
+    crash_step_after(monkeypatch, DataCentreEnv, 250)  # in episode 3, after the checkpoint at the end of episode 2
     with pytest.raises(KeyboardInterrupt):
         run(compose(TINY), tmp_path)
     assert not (tmp_path / "summary.json").exists()
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["episode"] == 2
-    monkeypatch.setattr(DataCentreEnv, "step", original)
+    monkeypatch.undo()
 
     resumed = run(compose(TINY + ["resume=true"]), tmp_path)
     assert resumed["training"]["resumed_at_episode"] == 2

@@ -13,6 +13,8 @@ import pytest
 import torch
 from pettingzoo.test import parallel_api_test
 
+from helpers import crash_step_after
+
 from mdembed.agents.ddpg import DDPG, DDPGSettings, ReplayBuffer, StackedLinear, soft_update
 from mdembed.build import make_substrate
 from mdembed.config import settings_from_config
@@ -223,21 +225,12 @@ def test_eval_mode_reproduces_the_evaluation_of_a_saved_policy(trained, tmp_path
 
 def test_resume_continues_exactly(trained, tmp_path, monkeypatch):
     out, _ = trained
-    calls = {"n": 0}
-    original = MarketEnv.step
-
-    def interrupted(self, actions):
-        calls["n"] += 1
-        if calls["n"] > 250:  # after the checkpoint at step 200
-            raise KeyboardInterrupt
-        return original(self, actions)
-
-    monkeypatch.setattr(MarketEnv, "step", interrupted)
+    crash_step_after(monkeypatch, MarketEnv, 250)  # after the checkpoint at step 200
     with pytest.raises(KeyboardInterrupt):
         run(compose(TINY_DDPG), tmp_path)
     assert not (tmp_path / "summary.json").exists()
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 200
-    monkeypatch.setattr(MarketEnv, "step", original)
+    monkeypatch.undo()
 
     resumed = run(compose(TINY_DDPG + ["resume=true"]), tmp_path)
     assert resumed["training"]["resumed_at_step"] == 200
