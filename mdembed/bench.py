@@ -28,10 +28,10 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mdembed.build import make_run  # noqa: E402
-from mdembed.config import Settings, settings_from_config  # noqa: E402
+from mdembed.config import Settings, compose, settings_from_config  # noqa: E402
 from mdembed.metrics import MetricsRecorder  # noqa: E402
-from mdembed.run import compose  # noqa: E402
-from mdembed.simulation import OnlineMarket, simulate  # noqa: E402
+from mdembed.occupancy import Occupancy  # noqa: E402
+from mdembed.simulation import simulate  # noqa: E402
 
 
 def measure(settings: Settings, repeats: int) -> tuple[float, float]:
@@ -41,7 +41,7 @@ def measure(settings: Settings, repeats: int) -> tuple[float, float]:
     for _ in range(repeats):
         recorder = MetricsRecorder(run.substrate, len(run.requests), settings.metrics.window)
         start = time.perf_counter()
-        simulate(run.requests, run.algorithm, OnlineMarket(run.substrate), recorder)
+        simulate(run.requests, run.algorithm, Occupancy(run.substrate), recorder)
         rates.append(len(run.requests) / (time.perf_counter() - start))
         decision_ms.append(float(np.median(recorder.decision_ns) / 1e6))
     return statistics.median(rates), statistics.median(decision_ms)
@@ -85,6 +85,7 @@ def training_rate(steps: int, repeats: int) -> float:
     import tempfile
     from pathlib import Path
 
+    from mdembed.multidomain import training_task
     from mdembed.training import train
 
     overrides = ["topology=bteurope", "algorithm=ddpg", "progress=false", f"train.steps={steps}",
@@ -96,7 +97,8 @@ def training_rate(steps: int, repeats: int) -> float:
     rates = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
-            _, summary = train(make_run(settings).algorithm, settings, Path(tmp))
+            algorithm = make_run(settings).algorithm
+            _, summary = train(algorithm.learner, training_task(algorithm, settings), settings, Path(tmp))
         rates.append(summary["steps_per_s"])
     return statistics.median(rates)
 
@@ -106,7 +108,7 @@ def decision_time(algorithm: str, requests: int) -> tuple[float, float]:
     settings = settings_from_config(compose(["topology=bteurope", f"algorithm={algorithm}", f"eval.requests={requests}"]))
     run = make_run(settings)
     recorder = MetricsRecorder(run.substrate, len(run.requests), settings.metrics.window)
-    simulate(run.requests, run.algorithm, OnlineMarket(run.substrate), recorder)
+    simulate(run.requests, run.algorithm, Occupancy(run.substrate), recorder)
     ms = recorder.decision_ns / 1e6
     return float(np.median(ms)), float(np.percentile(ms, 95))
 

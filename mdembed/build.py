@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from mdembed.agents import ALGORITHMS, Algorithm, Context
+from mdembed.agents.registry import AlgorithmSpec
 from mdembed.config import Settings, TopologySettings
 from mdembed.network.domains import link_owners, partition
 from mdembed.network.substrate import Substrate, build_substrate
@@ -28,24 +30,29 @@ def make_substrate(topology: TopologySettings, seed: int) -> Substrate:
     return build_substrate(graph, domains, owners, topology, stream(seed, "substrate/resources"))
 
 
-def make_algorithm(settings: Settings, substrate: Substrate) -> Algorithm:
+def algorithm_spec(settings: Settings) -> tuple[AlgorithmSpec, Any]:
+    """The registry entry of ``algorithm.name`` and its validated settings (one-line errors, nothing built)."""
     params = dict(settings.algorithm)
-    name = params.pop("name")
-    factory = ALGORITHMS.get(name)
+    spec = ALGORITHMS.get(str(params.pop("name")))
+    return spec, spec.parse(params)
+
+
+def make_algorithm(settings: Settings, substrate: Substrate) -> Algorithm:
+    spec, params = algorithm_spec(settings)
     context = Context(
         substrate=substrate,
         market=settings.market,
         routing=settings.routing,
         workload=settings.workload,
-        rng=stream(settings.seed, f"algorithm/{name}"),
+        rng=stream(settings.seed, f"algorithm/{spec.name}"),
         agent=settings.agent,
         seed=settings.seed,
     )
-    return factory(context, params)
+    return spec.build(context, params)
 
 
 def make_run(settings: Settings) -> Run:
-    ALGORITHMS.get(str(settings.algorithm["name"]))  # an unknown name fails before any work
+    algorithm_spec(settings)  # an unknown name or a bad algorithm.* key fails before any work
     substrate = make_substrate(settings.topology, settings.seed)
     algorithm = make_algorithm(settings, substrate)
     evaluation = dataclasses.replace(settings.workload, num_requests=settings.eval.requests)

@@ -10,9 +10,24 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
 from mdembed.errors import ConfigError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the Hydra config tree: config.yaml and its groups
+
+
+def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """The config the command line would build from these overrides (for tests and scripts)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))
 
 MAX_VNFS = 6  # |N'|max: the request tensor is MAX_VNFS x MAX_VNFS x 9
 ADMISSION_MODES = ("all_or_nothing", "partial")
@@ -179,7 +194,40 @@ class MetricsSettings:
 
 
 MODES = ("train", "eval")
-SCENARIOS = ("market", "dc_provisioning")
+MARKET_SCENARIO = "market"  # the multi-domain scenario; a summary.json without "scenario" is one of its runs
+
+# Keys that change how a run is carried out or reported, never the numbers it produces. Every
+# other key decides the results: it goes into run_settings.json, a finished run is kept by
+# skip_completed only if those match, and a checkpoint resumes only under the same.
+CONTROL_KEYS = (
+    "progress", "overwrite", "skip_completed", "resume", "tensorboard", "hydra",
+    "train.checkpoint_every", "dc.train.checkpoint_every",
+)  # fmt: skip
+
+
+def result_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved config minus :data:`CONTROL_KEYS`: what decides a run's results, as plain JSON values."""
+    import json
+
+    values = json.loads(json.dumps(dict(config), default=str))
+    for key in CONTROL_KEYS:
+        *parents, last = key.split(".")
+        node = values
+        for parent in parents:
+            node = node.get(parent) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return values
+
+
+def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested settings (control keys ignored on both sides)."""
+    if not prefix:
+        old, new = (result_settings(x) if isinstance(x, dict) else x for x in (old, new))
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".")]
 
 
 @dataclass(frozen=True)
@@ -216,7 +264,7 @@ class Settings:
     """Everything a run needs, validated."""
 
     seed: int = 0
-    scenario: str = "market"  # market (multi-domain VNF-FG embedding) | dc_provisioning (DESIGN 7, settings in `dc`)
+    scenario: str = MARKET_SCENARIO  # a name of mdembed.scenarios: market (multi-domain VNF-FG embedding) | dc_provisioning
     trace: bool = False
     progress: bool = True
     overwrite: bool = False
@@ -235,12 +283,11 @@ class Settings:
     train: TrainSettings = field(default_factory=TrainSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
     algorithm: Mapping[str, Any] = field(default_factory=lambda: {"name": "cff_3d"})
+    results: Mapping[str, Any] = field(default_factory=dict, compare=False)  # result_settings() of the config: what decides the results
 
     def __post_init__(self) -> None:
         if self.torch_threads is not None and (int(self.torch_threads) != self.torch_threads or self.torch_threads < 1):
             raise ConfigError(f"torch_threads must be a positive integer or null, got {self.torch_threads}")
-        if self.scenario not in SCENARIOS:
-            raise ConfigError(f"scenario must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.mode == "eval" and not self.checkpoint:
@@ -295,7 +342,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
     cfg = dict(cfg)
     return Settings(
         seed=cfg.get("seed", 0),
-        scenario=str(cfg.get("scenario", "market")),
+        scenario=str(cfg.get("scenario", MARKET_SCENARIO)),
         trace=bool(cfg.get("trace", False)),
         progress=bool(cfg.get("progress", True)),
         overwrite=bool(cfg.get("overwrite", False)),
@@ -314,4 +361,5 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
         train=section(TrainSettings, cfg.get("train"), "train"),
         eval=section(EvalSettings, cfg.get("eval"), "eval"),
         algorithm=dict(cfg.get("algorithm") or {}),
+        results=result_settings(cfg),
     )

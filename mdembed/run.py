@@ -14,121 +14,43 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from mdembed import __version__
-from mdembed.build import make_run
-from mdembed.config import Settings, settings_from_config
+from mdembed.config import CONF_DIR, MARKET_SCENARIO, Settings, compose, differences, settings_from_config
 from mdembed.errors import ConfigError, MdembedError
-from mdembed.io import write_atomic, write_csv, write_json
-from mdembed.metrics import MetricsRecorder
-from mdembed.simulation import OnlineMarket, simulate
-from mdembed.trace import TraceWriter
-from mdembed.training import load_policy, train
+from mdembed.io import write_atomic, write_json
+from mdembed.scenarios import SCENARIOS
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 EXIT_USER_ERROR = 2
+RUN_SETTINGS = "run_settings.json"
 
-
-def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
-    """The config the command line would build from these overrides (for tests and scripts)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))
+__all__ = ["CONF_DIR", "compose", "main", "run"]  # compose and CONF_DIR live in mdembed.config, kept here for scripts
 
 
 def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """Simulate one configuration and write its results into ``out_dir``.
+    """Check every setting, build the run, then run it into ``out_dir``; its summary.
 
-    A learning algorithm first trains (phase ``train``) on a workload of its
-    own; then every algorithm is evaluated (phase ``eval``) on the run's
-    workload. Files: metrics.csv (one row per window and phase), summary.json
-    (the evaluation; written last, its presence marks a finished run), with
-    ``trace=true`` substrate.json and events.jsonl of the evaluation, and for
-    a learner checkpoints/last.pt and policy.pt. ``scenario=dc_provisioning``
-    runs the data-centre scenario instead (:func:`mdembed.dc.experiment.run_dc`).
+    Nothing is written before every setting of the chosen scenario
+    (:mod:`mdembed.scenarios`) has been checked and the run's objects built:
+    bad input leaves the directory as it was.
     """
     settings = settings_from_config(cfg)
-    out_dir = Path(out_dir)
-    dc = None
-    if settings.scenario == "dc_provisioning":
-        from mdembed.dc.settings import dc_settings_from_config
-
-        dc = dc_settings_from_config(cfg)  # every setting is checked before the directory is touched
-    finished = _prepare(out_dir, settings, _run_settings(cfg))
-    if finished is not None:
-        return finished
+    scenario = SCENARIOS.get(settings.scenario)
     if settings.torch_threads:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
-    if dc is not None:
-        from mdembed.dc.experiment import run_dc
-
-        return run_dc(settings, dc, out_dir)
-    summary_path = out_dir / "summary.json"
-    run_objects = make_run(settings)
-    substrate, algorithm = run_objects.substrate, run_objects.algorithm
-    name = settings.algorithm["name"]
-    learns = getattr(algorithm, "trainable", False)
-    if not learns and (settings.mode == "eval" or settings.resume):
-        raise ConfigError(f"algorithm {name} does not learn: mode=eval and resume=true are for ddpg")
-    tables, training = [], None
-    if learns and settings.mode == "eval":
-        load_policy(algorithm, settings.checkpoint)
-    elif learns:
-        train_recorder, training = train(algorithm, settings, out_dir)
-        tables.append(train_recorder.table())
-
-    trace = TraceWriter(out_dir, substrate) if settings.trace else None
-    market = OnlineMarket(substrate, trace)
-    recorder = MetricsRecorder(substrate, len(run_objects.requests), settings.metrics.window, phase="eval")
-    try:
-        simulate(run_objects.requests, algorithm, market, recorder, settings.progress)
-    except BaseException:
-        if trace:
-            trace.abandon()
-        raise
-    if trace:
-        trace.close()
-    tables.append(recorder.table())
-
-    summary = {
-        "algorithm": name,
-        "topology": substrate.name,
-        "num_nodes": substrate.num_nodes,
-        "num_links": substrate.num_links,
-        "num_domains": substrate.num_domains,
-        "seed": settings.seed,
-        "admission": settings.market.admission,
-        "mode": settings.mode,
-        **recorder.summary(),
-        **algorithm.report(),
-        "training": training,
-        "mdembed_version": __version__,
-    }
-    write_csv(out_dir / "metrics.csv", pd.concat(tables, ignore_index=True))
-    write_json(summary_path, summary)
-    return summary
+    job = scenario.plan(cfg, settings)
+    out_dir = Path(out_dir)
+    finished = _prepare(out_dir, settings)
+    if finished is not None:
+        return finished
+    return job.run(out_dir)
 
 
-# Keys that change how a run is carried out or reported, not the numbers it produces.
-_CONTROL_KEYS = ("skip_completed", "overwrite", "progress", "resume", "tensorboard", "checkpoint", "hydra")
-RUN_SETTINGS = "run_settings.json"
-
-
-def _run_settings(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
-    """The resolved config minus the control keys: what decides a run's results."""
-    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    return json.loads(json.dumps({k: v for k, v in data.items() if k not in _CONTROL_KEYS}, default=str))
-
-
-def _prepare(out_dir: Path, settings: Settings, run_settings: dict[str, Any]) -> dict[str, Any] | None:
+def _prepare(out_dir: Path, settings: Settings) -> dict[str, Any] | None:
     """Make ``out_dir`` ready for a run; a finished run's summary instead when ``skip_completed`` asks to keep it.
 
     A finished run is only kept if it was made with the same settings (its
@@ -137,8 +59,8 @@ def _prepare(out_dir: Path, settings: Settings, run_settings: dict[str, Any]) ->
     """
     summary_path, settings_path = out_dir / "summary.json", out_dir / RUN_SETTINGS
     if summary_path.exists() and settings.skip_completed and not settings.overwrite:
-        previous = json.loads(settings_path.read_text()) if settings_path.exists() else run_settings
-        changed = _differences(previous, run_settings)
+        previous = json.loads(settings_path.read_text()) if settings_path.exists() else settings.results
+        changed = differences(previous, dict(settings.results))
         if changed:
             raise ConfigError(
                 f"{out_dir} holds a finished run with other settings ({', '.join(changed[:5])}); "
@@ -150,33 +72,8 @@ def _prepare(out_dir: Path, settings: Settings, run_settings: dict[str, Any]) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path.unlink(missing_ok=True)
     (out_dir / "error.txt").unlink(missing_ok=True)
-    write_json(settings_path, run_settings)
+    write_json(settings_path, dict(settings.results))
     return None
-
-
-def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested settings."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        keys = sorted(set(old) | set(new))
-        return [d for k in keys for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
-    return [] if old == new else [prefix.rstrip(".")]
-
-
-def _report(summary: dict[str, Any], out_dir: Path) -> None:
-    if summary.get("scenario") == "dc_provisioning":
-        dqn, auto = summary["dqn"], summary["autoscaler"]
-        print(
-            f"dc_provisioning seed {summary['seed']}: acceptance dqn {dqn['acceptance_rate']:.3f} / autoscaler "
-            f"{auto['acceptance_rate']:.3f}, resource utilization {dqn['resource_utilization']:.3f} / "
-            f"{auto['resource_utilization']:.3f}, mean e2e delay {dqn['e2e_delay_ms_mean']:.2f} / "
-            f"{auto['e2e_delay_ms_mean']:.2f} ms, results in {out_dir}"
-        )
-        return
-    print(
-        f"{summary['algorithm']} on {summary['topology']}: {summary['accepted']}/{summary['requests']} VNF-FGs accepted "
-        f"({summary['acceptance_ratio']:.3f}; VNFs {summary['vnf_acceptance_ratio']:.3f}, "
-        f"VLs {summary['vl_acceptance_ratio']:.3f}), results in {out_dir}"
-    )
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -200,7 +97,7 @@ def hydra_main(cfg: DictConfig) -> None:
         write_atomic(out_dir / "error.txt", traceback.format_exc())
         print(f"mdembed: job {hydra_cfg.job.num} failed: {type(err).__name__}: {err} (see {out_dir / 'error.txt'})", file=sys.stderr)
         return
-    _report(summary, out_dir)
+    print(SCENARIOS.get(summary.get("scenario", MARKET_SCENARIO)).report(summary, out_dir))
 
 
 def check_group_choices(args: list[str]) -> None:

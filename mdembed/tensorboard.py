@@ -10,7 +10,7 @@ from mdembed.errors import ConfigError
 
 
 class CurveLogger:
-    """Writes each closed metrics window as scalars ``<phase>/<column>`` at step = requests so far."""
+    """Writes each closed metrics window as scalars ``<phase>/<column>`` at step = requests (or steps) so far."""
 
     def __init__(self, log_dir: Path) -> None:
         try:
@@ -24,9 +24,9 @@ class CurveLogger:
 
     def log_new_rows(self, rows: list[dict[str, Any]]) -> None:
         for row in rows[self._logged :]:
-            step = int(row["requests"])
+            step = int(row["requests"] if "requests" in row else row["steps"])
             for key, value in row.items():
-                if key in ("phase", "window", "requests") or not isinstance(value, (int, float)):
+                if key in ("phase", "window", "requests", "steps") or not isinstance(value, (int, float)):
                     continue
                 if not math.isnan(value):
                     self._writer.add_scalar(f"{row['phase']}/{key}", value, step)

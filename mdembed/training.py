@@ -1,208 +1,169 @@
-"""Training a learning algorithm on a workload of its own, with checkpoints and resume.
+"""The training loop every learner goes through, with checkpoints and exact resume.
 
-Training requests come from the run seed's ``train`` workload stream, so the
-evaluation workload (the ``workload`` stream, the one every algorithm is
-measured on) is never seen in training. A checkpoint holds everything needed
-to continue exactly: networks, optimizers, replay buffer, noise and random
-states, the market (residuals, holdings, departures) and the metrics so far.
+The loop drives a :class:`~mdembed.agents.registry.Learner` against a
+scenario's :class:`TrainingTask` (the market environment, or the data
+centre): act, step, learn, record, checkpoint. It knows neither a concrete
+agent nor a concrete environment.
+
+``checkpoints/last.pt`` holds everything needed to continue exactly: the
+learner (networks, optimizers, replay buffer, noise, random states), the
+task (environment position and state, the metrics so far), the settings
+that decide the run's results and the time spent. ``policy.pt`` holds the
+learner without its replay buffer: what ``mode=eval`` needs.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
-import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Mapping, Protocol
 
-import numpy as np
-import torch
+import pandas as pd
 
-from mdembed.agents.ddpg import DDPG, DDPGPricing
-from mdembed.config import Settings
-from mdembed.env.market import MarketEnv
+from mdembed.agents.registry import Learner
+from mdembed.checkpoints import load_checkpoint, restoring, save_checkpoint
+from mdembed.config import Settings, differences
 from mdembed.errors import ConfigError
-from mdembed.metrics import MetricsRecorder
-from mdembed.network.substrate import Substrate
-from mdembed.simulation import Progress
-from mdembed.tensorboard import CurveLogger
-from mdembed.workload.tensor import request_tensor
+from mdembed.progress import Progress
 
-CHECKPOINT_FORMAT = "mdembed-checkpoint-1"
-# settings that may differ between a run and its resumption
-_RUN_CONTROL = ("progress", "overwrite", "skip_completed", "mode", "checkpoint", "resume", "trace", "eval", "tensorboard", "torch_threads")
+DIAGNOSTICS_PREFIX = "learner_"  # the learner's diagnostics in a metrics row: learner_<name>
 
 
-def substrate_fingerprint(substrate: Substrate) -> str:
-    """A digest of everything the policy's shapes and meaning depend on."""
-    digest = hashlib.sha256()
-    for array in (substrate.node_domain, substrate.node_capacity, substrate.link_ends, substrate.link_owner,
-                  substrate.link_bandwidth, substrate.link_delay_ms, substrate.link_loss):  # fmt: skip
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
+class TrainingTask(Protocol):
+    """A scenario's training environment as the loop sees it.
+
+    The task owns the environment and the metrics recorder, converts the
+    learner's actions and observations to and from the environment's, and
+    says when a checkpoint is due.
+    """
+
+    scenario: str
+    total_steps: int
+    fingerprint: str | None  # what a saved learner must have been trained on (e.g. the substrate); None: no check
+    rows: list[dict[str, Any]]  # the metrics windows closed so far
+
+    @property
+    def position(self) -> int:
+        """Steps done."""
+
+    def observation(self) -> Any:
+        """What the learner acts on now."""
+
+    def step(self, action: Any) -> tuple[Any, Any, bool]:
+        """Apply the learner's action: the next observation, the reward and whether the state is terminal."""
+
+    def record(self, losses: Mapping[str, float] | None) -> None:
+        """Record the last step (and close the metrics window it ends)."""
+
+    def checkpoint_due(self) -> bool: ...
+
+    def status(self) -> dict[str, str]:
+        """Fields for the progress bar."""
+
+    def summary(self) -> dict[str, Any]:
+        """The task's own lines of the training summary."""
+
+    def table(self) -> pd.DataFrame: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any], position: int) -> None: ...
+
+    def close(self) -> None: ...
 
 
-def _training_settings(settings: Settings) -> str:
-    values = dataclasses.asdict(settings)
-    for key in _RUN_CONTROL:
-        values.pop(key)
-    return json.dumps(values, sort_keys=True, default=list)
+def train(learner: Learner, task: TrainingTask, settings: Settings, out_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Train until the task's last step; the training metrics and a summary of the training."""
+    path = out_dir / "checkpoints" / "last.pt"
+    elapsed_before = _resume(path, learner, task, settings) if settings.resume else 0.0
+    start_step = task.position
+    bar = Progress(task.total_steps, settings.progress, desc=f"train {task.scenario}", unit="step", done=start_step,
+                   status=task.status)  # fmt: skip
+    curves = None
+    if settings.tensorboard:
+        from mdembed.tensorboard import CurveLogger
+
+        curves = CurveLogger(out_dir / "tensorboard")
+    started = time.perf_counter()
+
+    def payload() -> dict[str, Any]:
+        return {
+            "scenario": task.scenario,
+            "step": task.position,
+            "settings": _settings_text(settings),
+            "fingerprint": task.fingerprint,
+            "learner": learner.state_dict(with_buffer=True),
+            "task": task.state_dict(),
+            "elapsed_s": elapsed_before + time.perf_counter() - started,
+        }
+
+    while task.position < task.total_steps:
+        obs = task.observation()
+        action = learner.act(obs, explore=True)
+        next_obs, reward, terminated = task.step(action)
+        losses = learner.observe(obs, action, reward, next_obs, terminated)
+        closed = len(task.rows)
+        task.record(losses)
+        if len(task.rows) > closed:
+            diagnostics = {DIAGNOSTICS_PREFIX + k: v for k, v in learner.diagnostics().items()}
+            for row in task.rows[closed:]:
+                row.update(diagnostics)
+            if curves:
+                curves.log_new_rows(task.rows)
+        bar.update()
+        if task.checkpoint_due():
+            save_checkpoint(path, payload())
+    bar.close()
+    if curves:
+        curves.close()
+    wall = time.perf_counter() - started
+    save_checkpoint(out_dir / "policy.pt", {
+        "scenario": task.scenario, "step": task.position, "settings": _settings_text(settings),
+        "fingerprint": task.fingerprint, "learner": learner.state_dict(with_buffer=False),
+    })  # fmt: skip
+    task.close()
+    done = task.position - start_step
+    summary = {
+        "steps": task.total_steps,
+        "resumed_at_step": start_step if settings.resume else None,
+        "wall_time_s": elapsed_before + wall,
+        "steps_per_s": done / wall if wall > 0 and done else float("nan"),
+        **learner.diagnostics(),
+        **task.summary(),
+    }
+    return task.table(), summary
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
+def _settings_text(settings: Settings) -> str:
+    return json.dumps(settings.results, sort_keys=True)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load with ``weights_only=True``; anything unreadable is a one-line ConfigError."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"checkpoint {path} does not exist")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, wrong magic, unpickling refused ...
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
-        raise ConfigError(f"checkpoint {path} is truncated or corrupt ({reason})") from None
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise ConfigError(f"checkpoint {path} is not an mdembed checkpoint")
-    return data
-
-
-@contextmanager
-def restoring(failure: str) -> Iterator[None]:
-    """Report state that does not fit (a missing key, a wrong shape or type) as one line: ``failure: reason``."""
-    try:
-        yield
-    except (KeyError, ValueError, RuntimeError, TypeError) as err:
-        reason = (str(err).splitlines() or [type(err).__name__])[0][:200]
-        raise ConfigError(f"{failure}: {reason}") from None
-
-
-def load_policy(algorithm: DDPGPricing, path: str | Path) -> dict[str, Any]:
-    """Put a saved policy into ``algorithm``; the checkpoint must come from the same substrate."""
+def _resume(path: Path, learner: Learner, task: TrainingTask, settings: Settings) -> float:
+    """Put the learner and the task back where the run's last checkpoint left them; the time spent so far."""
     data = load_checkpoint(path)
-    if data.get("substrate") != substrate_fingerprint(algorithm.context.substrate):
+    if data.get("scenario") != task.scenario:
+        raise ConfigError(f"cannot resume from {path}: it is a {data.get('scenario')} run, not {task.scenario}")
+    changed = differences(json.loads(data.get("settings", "{}")), dict(settings.results))
+    if changed:
+        raise ConfigError(f"cannot resume from {path}: it was saved with other settings ({', '.join(changed[:5])})")
+    if data.get("fingerprint") != task.fingerprint:
+        raise ConfigError(f"cannot resume from {path}: it was saved on another substrate")
+    with restoring(f"cannot resume from {path}"):
+        learner.load_state_dict(data["learner"])
+        task.load_state_dict(data["task"], int(data["step"]))
+    return float(data.get("elapsed_s", 0.0))
+
+
+def load_policy(learner: Learner, path: str | Path, scenario: str, fingerprint: str | None) -> None:
+    """Put a saved policy into ``learner``; it must come from the same scenario (and substrate, where one is named)."""
+    data = load_checkpoint(path)
+    if data.get("scenario") != scenario:
+        raise ConfigError(f"checkpoint {path} is not a {scenario} policy")
+    if data.get("fingerprint") != fingerprint:
         raise ConfigError(
             f"checkpoint {path} was trained on another substrate (topology, domains and resources come from "
             "the topology settings and the seed: use those of the training run)"
         )
     with restoring(f"checkpoint {path} does not fit this agent"):
-        algorithm.learner.load_state_dict(data["agent"])
-    return data
-
-
-def train(algorithm: DDPGPricing, settings: Settings, out_dir: Path) -> tuple[MetricsRecorder, dict[str, Any]]:
-    """Train for ``train.steps`` requests; returns the training metrics and a summary of the training."""
-    context = algorithm.context
-    learner = algorithm.learner
-    substrate = context.substrate
-    steps = settings.train.steps
-    env = MarketEnv(
-        substrate,
-        dataclasses.replace(settings.workload, num_requests=steps),
-        context.market,
-        context.routing,
-        settings.agent.observe_own_state,
-        workload_stream="train",
-        slot_prices=learner.layout.vnf_slots > 1,
-    )
-    recorder = MetricsRecorder(substrate, steps, settings.metrics.window, phase="train")
-    observations, _ = env.reset(seed=settings.seed)
-    checkpoint_path = out_dir / "checkpoints" / "last.pt"
-    fingerprint = substrate_fingerprint(substrate)
-    config = _training_settings(settings)
-    elapsed_before = 0.0
-    if settings.resume:
-        observations, elapsed_before = _resume(checkpoint_path, env, learner, recorder, fingerprint, config, settings)
-
-    agents = env.possible_agents
-    obs = learner.stack([observations[a] for a in agents])
-    pmin, pmax = context.market.price_min, context.market.price_max
-    bar = Progress(steps, settings.progress, desc="train", unit="step")
-    bar.bar.update(env.index)
-    clock = time.perf_counter_ns
-    started = time.perf_counter()
-    start_step = env.index
-    losses: dict[str, float] = {}
-
-    def checkpoint() -> None:
-        save_checkpoint(
-            checkpoint_path,
-            {
-                "step": env.index,
-                "agent": learner.state_dict(with_buffer=True),
-                "market": env.market.state_dict(),
-                "recorder": recorder.state_dict(),
-                "substrate": fingerprint,
-                "settings": config,
-                "elapsed_s": elapsed_before + time.perf_counter() - started,
-            },
-        )
-
-    curves = CurveLogger(out_dir / "tensorboard") if settings.tensorboard else None
-    while env.agents:
-        start = clock()
-        action = learner.act(obs, explore=True)
-        vectors = learner.prices(action, pmin, pmax)
-        next_observations, rewards, terminations, _, _ = env.step(dict(zip(agents, vectors)))
-        decision_ns = clock() - start
-        next_obs = learner.stack([next_observations[a] for a in agents])
-        reward = np.array([rewards[a] for a in agents], dtype=np.float32)
-        # the workload's end is a truncation (a time limit): keep bootstrapping
-        losses = learner.observe(obs, action, reward, next_obs, any(terminations.values())) or losses
-        recorder.record(env.last_request, env.last_embedding, decision_ns, env.market.state, env.last_mean_prices)
-        obs = next_obs
-        bar.update(env.last_embedding.accepted)
-        if env.index == steps:
-            recorder.finish(env.market.state)
-        if curves:
-            curves.log_new_rows(recorder.rows)
-        if env.index % settings.train.checkpoint_every == 0 or env.index == steps:
-            checkpoint()
-    bar.close()
-    if curves:
-        curves.close()
-    wall = time.perf_counter() - started
-    save_checkpoint(
-        out_dir / "policy.pt",
-        {"step": env.index, "agent": learner.state_dict(with_buffer=False), "substrate": fingerprint, "settings": config},
-    )
-    env.close()
-    last = recorder.rows[-1] if recorder.rows else {}
-    summary = {
-        "steps": steps,
-        "resumed_at_step": start_step if settings.resume else None,
-        "wall_time_s": elapsed_before + wall,
-        "steps_per_s": (steps - start_step) / wall if wall > 0 and steps > start_step else float("nan"),
-        "last_window_acceptance_ratio": last.get("acceptance_ratio"),
-        "exploration_sigma": learner.sigma,
-        "updates": learner.updates,
-        **{f"last_{k}": v for k, v in losses.items()},
-    }
-    return recorder, summary
-
-
-def _resume(
-    path: Path,
-    env: MarketEnv,
-    learner: DDPG,
-    recorder: MetricsRecorder,
-    fingerprint: str,
-    config: str,
-    settings: Settings,
-) -> tuple[dict[str, np.ndarray], float]:
-    """Put the run back where its last checkpoint left it; the observations and time spent so far."""
-    data = load_checkpoint(path)
-    if data.get("substrate") != fingerprint or data.get("settings") != config:
-        raise ConfigError(f"cannot resume from {path}: it was saved with other settings (seed, topology, workload, train or algorithm)")
-    with restoring(f"cannot resume from {path}"):
-        learner.load_state_dict(data["agent"])
-        recorder.load_state_dict(data["recorder"])
-        env.restore(settings.seed, int(data["step"]), data["market"])
-    return env.observations(), float(data.get("elapsed_s", 0.0))
+        learner.load_state_dict(data["learner"])

@@ -24,7 +24,8 @@ from mdembed.metrics import MetricsRecorder
 from mdembed.network.substrate import Substrate
 from mdembed.run import compose
 from mdembed.seeding import stream
-from mdembed.simulation import OnlineMarket, simulate
+from mdembed.occupancy import Occupancy
+from mdembed.simulation import simulate
 from mdembed.workload.requests import generate_workload
 
 # Busy enough that some requests are refused: ~20 requests in the system at once on 11 nodes.
@@ -50,9 +51,9 @@ def build(name: str, seed: int = 0, **params) -> Algorithm:
     return ALGORITHMS.get(name)(context(abilene(), seed, name), params)
 
 
-def run_recorded(algorithm: Algorithm, substrate: Substrate, seed: int = 0) -> tuple[MetricsRecorder, OnlineMarket]:
+def run_recorded(algorithm: Algorithm, substrate: Substrate, seed: int = 0) -> tuple[MetricsRecorder, Occupancy]:
     requests = generate_workload(WORKLOAD, seed)
-    market = OnlineMarket(substrate)
+    market = Occupancy(substrate)
     recorder = MetricsRecorder(substrate, len(requests), window=40)
     simulate(requests, algorithm, market, recorder)
     return recorder, market
@@ -80,7 +81,7 @@ def test_fixed_seed_gives_identical_decisions(name):
 def test_every_embedding_is_feasible_and_the_search_leaves_the_state_alone(name):
     substrate = abilene()
     algorithm = build(name)
-    market = OnlineMarket(substrate)
+    market = Occupancy(substrate)
     state = market.state
     accepted = 0
     for request in generate_workload(WORKLOAD, 1):
@@ -119,7 +120,7 @@ def test_online_loop_restores_every_resource(name):
 def test_sa_cff_quotes_mean_prices_per_domain():
     algorithm = build("sa_cff")
     request = generate_workload(WORKLOAD, 0)[0]
-    market = OnlineMarket(abilene())
+    market = Occupancy(abilene())
     algorithm.decide(request, market.state)
     means = algorithm.quoted_mean_prices
     assert means.shape == (abilene().num_domains,)
@@ -141,7 +142,7 @@ def test_sa_co_locates_where_cff_pays_for_a_link():
     )
     request = make_request([[0.5, 0.01, 0.01], [0.01, 0.5, 0.01]], [(0, 1, 10.0, 100.0, 0.5)])
     market = MarketSettings(price_min=0.0, price_max=100.0)
-    state = OnlineMarket(substrate).state
+    state = Occupancy(substrate).state
     cff = embed(request, prices, substrate, state.node_residual, state.arc_residual, market, ROUTING)
     assert cff.accepted and cff.placement.tolist() == [0, 1]
     assert cff.domain_revenue.sum() == pytest.approx(101.4)
@@ -159,7 +160,7 @@ def test_sa_never_costs_more_than_cff_at_the_static_prices():
     # SA starts from CFF's map and keeps the best, so on a fresh substrate it is never dearer.
     substrate = abilene()
     sa = build("sa")
-    state = OnlineMarket(substrate).state
+    state = Occupancy(substrate).state
     for request in generate_workload(WORKLOAD, 2)[:25]:
         cff = embed(request, sa.prices, substrate, state.node_residual, state.arc_residual, MARKET, ROUTING)
         found = sa.decide(request, state)

@@ -64,7 +64,7 @@ def test_unknown_scenario_is_a_one_line_error(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "mdembed: error: scenario must be one of market, dc_provisioning, got 'warehouse'"
+        "mdembed: error: unknown scenario 'warehouse'; known: dc_provisioning, market"
     ]
 
 
@@ -109,11 +109,11 @@ def test_resume_continues_exactly(trained, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run(compose(TINY), tmp_path)
     assert not (tmp_path / "summary.json").exists()
-    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["episode"] == 2
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 2 * 100  # the end of episode 2
     monkeypatch.undo()
 
     resumed = run(compose(TINY + ["resume=true"]), tmp_path)
-    assert resumed["training"]["resumed_at_episode"] == 2
+    assert resumed["training"]["resumed_at_step"] == 2 * 100
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "metrics.csv"), pd.read_csv(out / "metrics.csv"), check_exact=True)
 
 

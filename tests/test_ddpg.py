@@ -59,14 +59,14 @@ def test_actor_prices_stay_inside_the_bounds(substrate):
         obs = (rng.standard_normal((learner.domains, learner.obs_dim)) * scale).astype(np.float32)
         for explore in (False, True):
             learner.steps = 10**6  # past learning_starts: the actor, plus noise when exploring
-            for prices in learner.prices(learner.act(obs, explore), 2.0, 7.5):
+            for prices in learner.layout.price_vectors(learner.act(obs, explore), 2.0, 7.5):
                 assert prices.min() >= 2.0 and prices.max() <= 7.5
 
 
 def test_price_vectors_have_each_domains_own_length(substrate):
     learner = make_learner(substrate)
     obs = np.zeros((learner.domains, learner.obs_dim), dtype=np.float32)
-    lengths = [len(p) for p in learner.prices(learner.act(obs, False), 1.0, 10.0)]
+    lengths = [len(p) for p in learner.layout.price_vectors(learner.act(obs, False), 1.0, 10.0)]
     assert lengths == learner.layout.action_dims
 
 
@@ -167,8 +167,10 @@ def test_rewards_are_each_domains_revenue(substrate, settings):
     env.reset(seed=0)
     total = 0.0
     while env.agents:
-        _, rewards, *_ = env.step({a: env.action_space(a).sample() for a in env.agents})
-        assert [rewards[a] for a in env.possible_agents] == env.last_embedding.domain_revenue.tolist()
+        _, rewards, _, _, infos = env.step({a: env.action_space(a).sample() for a in env.agents})
+        embedding = infos["domain_0"]["embedding"]
+        assert [rewards[a] for a in env.possible_agents] == embedding.domain_revenue.tolist()
+        assert all(info["embedding"] is embedding and info["accepted"] == embedding.accepted for info in infos.values())
         total += sum(rewards.values())
     assert total > 0
 

@@ -19,7 +19,8 @@ from mdembed.embedding.routing import k_least_price_paths, least_price_path, rou
 from mdembed.metrics import MetricsRecorder
 from mdembed.network.substrate import BW_UNIT, NODE_UNIT, SubstrateState
 from mdembed.agents.registry import Algorithm
-from mdembed.simulation import OnlineMarket, simulate
+from mdembed.occupancy import Occupancy
+from mdembed.simulation import simulate
 from mdembed.workload.requests import MAX_VLS, forwarding_graph, generate_workload
 from mdembed.workload.tensor import TENSOR_SHAPE, request_tensor
 
@@ -557,7 +558,7 @@ def test_simulate_releases_departures_before_a_simultaneous_arrival():
         make_request(big, [(0, 1, 10.0, 50.0, 0.01)], id=1, arrival=2.0, lifetime=5.0),  # substrate full: rejected
         make_request(big, [(0, 1, 10.0, 50.0, 0.01)], id=2, arrival=3.0, lifetime=1.0),  # request 0 left at 3.0
     ]
-    market = OnlineMarket(sub)
+    market = Occupancy(sub)
     state = market.state
     recorder = MetricsRecorder(sub, len(reqs), window=10)
     simulate(reqs, _FixedPrices(sub, prices), market, recorder)

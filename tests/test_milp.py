@@ -24,7 +24,8 @@ from mdembed.embedding.prices import Prices
 from mdembed.errors import ConfigError
 from mdembed.metrics import MetricsRecorder
 from mdembed.network.substrate import SubstrateState
-from mdembed.simulation import OnlineMarket, simulate
+from mdembed.occupancy import Occupancy
+from mdembed.simulation import simulate
 from mdembed.workload.requests import MAX_VLS, generate_workload
 
 MARKET = MarketSettings(admission="all_or_nothing", price_min=0.0, price_max=100.0)
@@ -265,7 +266,7 @@ def test_ilp_runs_online_and_returns_every_resource():
     context = Context(sub, market_settings, ROUTING, workload, np.random.default_rng(4), seed=3)
     algorithm = ALGORITHMS.get("ilp")(context, {"time_limit_s": 5.0})
     assert isinstance(algorithm, ExactEmbedding)
-    market = OnlineMarket(sub)
+    market = Occupancy(sub)
     recorder = MetricsRecorder(sub, len(requests), window=10)
 
     simulate(requests, _Checked(algorithm), market, recorder)

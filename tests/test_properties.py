@@ -26,7 +26,8 @@ from mdembed.embedding.routing import k_least_price_paths, least_price_path, rou
 from mdembed.metrics import MetricsRecorder
 from mdembed.network.substrate import BW_UNIT, NODE_UNIT, Holding, SubstrateState, build_substrate
 from mdembed.network.topology import Topology
-from mdembed.simulation import OnlineMarket, simulate
+from mdembed.occupancy import Occupancy
+from mdembed.simulation import simulate
 from mdembed.workload.requests import MAX_VLS, Request, generate_workload
 
 PROPS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -385,7 +386,7 @@ def test_online_loop_returns_every_resource(topology, data, market, routing, alg
     else:
         inner = ALGORITHMS.get(algorithm)(context, {})
     checked = CheckedAlgorithm(inner, market)
-    market = OnlineMarket(substrate)
+    market = Occupancy(substrate)
     state = market.state
     recorder = MetricsRecorder(substrate, len(requests), window=data.draw(st.integers(1, 50)))
 

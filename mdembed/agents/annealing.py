@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from mdembed.agents.registry import ALGORITHMS, Algorithm, Context
+from mdembed.agents.registry import SEARCH, Algorithm, Context, register
 from mdembed.agents.static_price import quoted_means, static_domain_prices
-from mdembed.config import section, set_whole
+from mdembed.config import set_whole
 from mdembed.embedding.client import (
     ArcWeights,
     Embedding,
@@ -396,11 +396,11 @@ class AnnealedPrices(Algorithm):
         return embedding
 
 
-@ALGORITHMS.register("sa")
-def annealed_placement(context: Context, params: Mapping[str, Any]) -> Algorithm:
-    return AnnealedPlacement(context, section(AnnealingSettings, params, "algorithm"))
+@register("sa", SEARCH, AnnealingSettings)
+def annealed_placement(context: Context, settings: AnnealingSettings) -> Algorithm:
+    return AnnealedPlacement(context, settings)
 
 
-@ALGORITHMS.register("sa_cff")
-def annealed_prices(context: Context, params: Mapping[str, Any]) -> Algorithm:
-    return AnnealedPrices(context, section(PriceAnnealingSettings, params, "algorithm"))
+@register("sa_cff", SEARCH, PriceAnnealingSettings)
+def annealed_prices(context: Context, settings: PriceAnnealingSettings) -> Algorithm:
+    return AnnealedPrices(context, settings)

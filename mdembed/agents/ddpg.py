@@ -20,17 +20,18 @@ import copy
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mdembed.agents.registry import ALGORITHMS, Algorithm, Context
-from mdembed.config import ConfigError, section, set_whole
-from mdembed.embedding.client import Embedding, embed
+from mdembed.agents.registry import LEARNER, Algorithm, Context, LearningAlgorithm, register
+from mdembed.config import ConfigError, set_whole
+from mdembed.embedding.client import Embedding
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout
+from mdembed.env.quotes import embed_quotes
 from mdembed.network.substrate import SubstrateState
 from mdembed.transitions import TransitionBuffer
 from mdembed.workload.requests import Request
@@ -192,14 +193,18 @@ class ReplayBuffer(TransitionBuffer):
 
 
 class DDPG:
-    """D independent DDPG learners over one layout of domains."""
+    """D independent DDPG learners over one layout of domains (a :class:`~mdembed.agents.registry.Learner`).
+
+    Observations are the layout's stacked ones, (D, max_obs_dim); actions are
+    normalized, (D, max_action_dim) in [-1, 1].
+    """
 
     def __init__(self, layout: DomainLayout, settings: DDPGSettings, seed: int) -> None:
         self.layout = layout
         self.settings = settings
         d = layout.num_domains
         self.domains = d
-        self.obs_dim = max(layout.obs_dims)
+        self.obs_dim = layout.max_obs_dim
         self.action_dim = layout.max_action_dim
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
@@ -220,15 +225,9 @@ class DDPG:
         self.ou_state = np.zeros((d, self.action_dim), dtype=np.float32)
         self.steps = 0
         self.updates = 0
+        self.losses: dict[str, float] = {}  # of the last update
 
     # --- acting -------------------------------------------------------------
-
-    def stack(self, observations: list[np.ndarray]) -> np.ndarray:
-        """(D, obs_dim) zero-padded observations."""
-        out = np.zeros((self.domains, self.obs_dim), dtype=np.float32)
-        for i, o in enumerate(observations):
-            out[i, : len(o)] = o
-        return out
 
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
         """(D, action_dim) normalized actions for stacked observations (D, obs_dim)."""
@@ -249,15 +248,10 @@ class DDPG:
             return self.ou_state
         return (self.sigma * self.rng.standard_normal(shape)).astype(np.float32)
 
-    def prices(self, action: np.ndarray, price_min: float, price_max: float) -> list[np.ndarray]:
-        """Each domain's price vector (its own length) from normalized actions."""
-        prices = price_min + (action + 1.0) * 0.5 * (price_max - price_min)
-        return [prices[i, :dim].astype(np.float64) for i, dim in enumerate(self.layout.action_dims)]
-
     # --- learning -----------------------------------------------------------
 
     def observe(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray, done: bool) -> dict[str, float] | None:
-        """Store a transition, decay the noise, and update once learning has started."""
+        """Store a transition, decay the noise, and update once learning has started; the losses if it updated."""
         self.buffer.add(obs, action, reward * self.settings.reward_scale, next_obs, done)
         self.steps += 1
         self.sigma = max(self.settings.noise_sigma_min, self.sigma * self.settings.noise_decay)
@@ -296,10 +290,15 @@ class DDPG:
         soft_update(self.actor_target, self.actor, s.tau)
         soft_update(self.critic_target, self.critic, s.tau)
         self.updates += 1
-        return {
+        self.losses = {
             "critic_loss": critic_loss.item() / self.domains,
             "actor_loss": actor_loss.item() / self.domains,
         }
+        return self.losses
+
+    def diagnostics(self) -> dict[str, float]:
+        """Updates so far, the exploration noise and the last update's losses (mean over domains)."""
+        return {"updates": self.updates, "noise_sigma": self.sigma, **self.losses}
 
     # --- checkpoints --------------------------------------------------------
 
@@ -315,6 +314,7 @@ class DDPG:
             "ou_state": torch.from_numpy(self.ou_state.copy()),
             "steps": self.steps,
             "updates": self.updates,
+            "losses": dict(self.losses),
             "rng": _rng_to_tensor(self.rng),
             "torch_rng": torch.get_rng_state(),
             "shapes": [self.domains, self.obs_dim, self.action_dim],
@@ -335,6 +335,7 @@ class DDPG:
         self.ou_state = state["ou_state"].numpy().copy()
         self.steps = int(state["steps"])
         self.updates = int(state["updates"])
+        self.losses = {str(k): float(v) for k, v in state["losses"].items()}
         self.rng = _rng_from_tensor(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         if "buffer" in state:
@@ -353,14 +354,12 @@ def _rng_from_tensor(tensor: torch.Tensor) -> np.random.Generator:
     return rng
 
 
-class DDPGPricing(Algorithm):
+class DDPGPricing(LearningAlgorithm):
     """The market with DDPG-priced domains: each domain's actor quotes its prices, the client embeds.
 
     ``decide`` acts without exploration (evaluation); training goes through
     :func:`mdembed.training.train` and the PettingZoo environment.
     """
-
-    trainable = True
 
     def __init__(self, context: Context, settings: DDPGSettings, seed: int) -> None:
         self.context = context
@@ -369,16 +368,12 @@ class DDPGPricing(Algorithm):
 
     def decide(self, request: Request, state: SubstrateState) -> Embedding:
         c = self.context
-        tensor = request_tensor(request, c.workload)
-        obs = self.learner.stack(self.layout.observations(tensor, state))
-        vectors = self.learner.prices(self.learner.act(obs, explore=False), c.market.price_min, c.market.price_max)
-        self.quoted_mean_prices = self.layout.mean_prices(vectors)
-        prices = self.layout.prices(vectors, c.market.price_min, c.market.price_max)
-        return embed(request, prices, c.substrate, state.node_residual, state.arc_residual, c.market, c.routing)
+        obs = self.layout.stack(self.layout.observations(request_tensor(request, c.workload), state))
+        vectors = self.layout.price_vectors(self.learner.act(obs, explore=False), c.market.price_min, c.market.price_max)
+        embedding, self.quoted_mean_prices = embed_quotes(self.layout, vectors, request, state, c.market, c.routing)
+        return embedding
 
 
-@ALGORITHMS.register("ddpg")
-def ddpg_pricing(context: Context, params: Mapping[str, Any]) -> Algorithm:
-    settings = section(DDPGSettings, params, "algorithm")
-    seed = int(context.rng.integers(2**31))
-    return DDPGPricing(context, settings, seed)
+@register("ddpg", LEARNER, DDPGSettings)
+def ddpg_pricing(context: Context, settings: DDPGSettings) -> Algorithm:
+    return DDPGPricing(context, settings, int(context.rng.integers(2**31)))

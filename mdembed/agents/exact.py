@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from mdembed.agents.registry import ALGORITHMS, Algorithm, Context
+from mdembed.agents.registry import EXACT, Algorithm, Context, register
 from mdembed.agents.static_price import quoted_means, static_domain_prices
-from mdembed.config import section
 from mdembed.embedding.client import Embedding
 from mdembed.embedding.milp import milp_embed
 from mdembed.embedding.prices import Prices
@@ -56,7 +55,6 @@ class ExactEmbedding(Algorithm):
         return {"ilp_status": dict(sorted(self.status_counts.items()))}
 
 
-@ALGORITHMS.register("ilp")
-def exact(context: Context, params: Mapping[str, Any]) -> Algorithm:
-    settings = section(IlpSettings, params, "algorithm")
+@register("ilp", EXACT, IlpSettings)
+def exact(context: Context, settings: IlpSettings) -> Algorithm:
     return ExactEmbedding(context, static_domain_prices(context), settings)

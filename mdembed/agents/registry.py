@@ -1,18 +1,32 @@
-"""The algorithm interface and the registry every algorithm joins."""
+"""The algorithm contract and the registry every algorithm joins.
+
+An entry (:class:`AlgorithmSpec`) says what kind of algorithm a name is and
+carries its settings class, so every ``algorithm.*`` key is validated before
+a run touches its directory. A learning algorithm also exposes a
+:class:`Learner`, the protocol the training loop drives: the loop knows no
+concrete agent.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
-from mdembed.config import AgentSettings, MarketSettings, RoutingSettings, WorkloadSettings
+from mdembed.config import AgentSettings, MarketSettings, RoutingSettings, WorkloadSettings, section
 from mdembed.embedding.client import Embedding
+from mdembed.errors import ConfigError
 from mdembed.network.substrate import Substrate, SubstrateState
 from mdembed.registry import Registry
 from mdembed.workload.requests import Request
+
+STATIC = "static"  # fixed prices, CFF + Dijkstra
+SEARCH = "search"  # searches each decision (annealing)
+EXACT = "exact"  # solves each decision to optimality
+LEARNER = "learner"  # trains on a workload of its own, then is evaluated
+KINDS = (STATIC, SEARCH, EXACT, LEARNER)
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,5 +57,83 @@ class Algorithm(ABC):
         return {}
 
 
-AlgorithmFactory = Callable[[Context, Mapping[str, Any]], Algorithm]
-ALGORITHMS: Registry[AlgorithmFactory] = Registry("algorithm")
+@runtime_checkable
+class Learner(Protocol):
+    """What the training loop drives: act, learn from each transition, save and restore, report.
+
+    Observations and actions are the learner's own arrays; a scenario's
+    training task converts them to and from its environment's.
+    """
+
+    def act(self, obs: Any, explore: bool) -> Any:
+        """The action for ``obs``; ``explore=False`` is the policy evaluated."""
+
+    def observe(self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: bool) -> dict[str, float] | None:
+        """Learn from one transition; the losses when it updated, else None."""
+
+    def diagnostics(self) -> dict[str, float]:
+        """The learner's own health figures now (losses, exploration, update count), recorded per window."""
+
+    def state_dict(self, with_buffer: bool = True) -> dict[str, Any]:
+        """Everything to continue exactly (``with_buffer=False``: what evaluation needs)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class LearningAlgorithm(Algorithm):
+    """A market algorithm whose decisions come from a trained :class:`Learner`.
+
+    ``layout`` is the one :class:`~mdembed.env.layout.DomainLayout` the
+    learner and its training environment share.
+    """
+
+    learner: Learner
+    layout: Any
+
+
+Factory = Callable[[Context, Any], Algorithm]
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """A registry entry: the algorithm's name, kind, settings class and factory."""
+
+    name: str
+    kind: str
+    settings: type | None  # a frozen dataclass checked in __post_init__; None: the algorithm takes no keys
+    factory: Factory
+
+    @property
+    def learns(self) -> bool:
+        return self.kind == LEARNER
+
+    def parse(self, params: Mapping[str, Any]) -> Any:
+        """The validated settings of ``algorithm.*`` (without ``name``); a one-line ConfigError otherwise."""
+        if self.settings is None:
+            if params:
+                raise ConfigError(f"algorithm {self.name} takes no parameters, got {', '.join(sorted(params))}")
+            return None
+        return section(self.settings, params, "algorithm")
+
+    def build(self, context: Context, settings: Any) -> Algorithm:
+        """The algorithm, from settings :meth:`parse` returned."""
+        return self.factory(context, settings)
+
+    def __call__(self, context: Context, params: Mapping[str, Any]) -> Algorithm:
+        """Parse ``params``, then build (for scripts and tests)."""
+        return self.build(context, self.parse(params))
+
+
+ALGORITHMS: Registry[AlgorithmSpec] = Registry("algorithm")
+
+
+def register(name: str, kind: str, settings: type | None = None) -> Callable[[Factory], Factory]:
+    """Add ``factory(context, settings) -> Algorithm`` to :data:`ALGORITHMS` under ``name``."""
+    if kind not in KINDS:
+        raise ValueError(f"algorithm kind must be one of {', '.join(KINDS)}, got {kind!r}")
+
+    def decorator(factory: Factory) -> Factory:
+        ALGORITHMS.register(name)(AlgorithmSpec(name, kind, settings, factory))
+        return factory
+
+    return decorator

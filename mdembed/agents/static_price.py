@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 import numpy as np
 
-from mdembed.agents.registry import ALGORITHMS, Algorithm, Context
+from mdembed.agents.registry import STATIC, Algorithm, Context, register
 from mdembed.embedding.client import ArcWeights, Embedding, embed
 from mdembed.embedding.prices import Prices
-from mdembed.errors import ConfigError
 from mdembed.config import MAX_VNFS
 from mdembed.network.substrate import NUM_NODE_RESOURCES, SubstrateState
 from mdembed.seeding import stream
@@ -48,19 +45,13 @@ def quoted_means(prices: Prices, substrate) -> np.ndarray:
     return means
 
 
-def _no_params(name: str, params: Mapping[str, Any]) -> None:
-    if params:
-        raise ConfigError(f"algorithm {name} takes no parameters, got {', '.join(sorted(params))}")
-
-
-@ALGORITHMS.register("cff_sd")
-def cff_single_domain(context: Context, params: Mapping[str, Any]) -> Algorithm:
+@register("cff_sd", STATIC)
+def cff_single_domain(context: Context, settings: None) -> Algorithm:
     """One domain holds the whole substrate and charges the mid-range price for everything.
 
     Every node costs the same, so CFF is plain first-fit in the
     ``market.tie_break`` order and Dijkstra finds min-hop paths.
     """
-    _no_params("cff_sd", params)
     s = context.substrate
     mid = (context.market.price_min + context.market.price_max) / 2
     return StaticPriceCFF(
@@ -85,9 +76,8 @@ def static_domain_prices(context: Context) -> Prices:
     return prices.clipped(lo, hi)
 
 
-@ALGORITHMS.register("cff_3d")
-def cff_multi_domain(context: Context, params: Mapping[str, Any]) -> Algorithm:
+@register("cff_3d", STATIC)
+def cff_multi_domain(context: Context, settings: None) -> Algorithm:
     """Each domain quotes its static prices (:func:`static_domain_prices`); every node and
     link of a domain shares them."""
-    _no_params("cff_3d", params)
     return StaticPriceCFF(context, static_domain_prices(context))

@@ -27,6 +27,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
+from mdembed.config import MARKET_SCENARIO
 from mdembed.errors import MdembedError
 from mdembed.io import write_csv
 
@@ -59,7 +60,7 @@ def collect(root: Path) -> tuple[pd.DataFrame, list[Path]]:
     if not root.is_dir():
         raise MdembedError(f"{root} is not a directory")
     summaries = {p: json.loads(p.read_text()) for p in sorted(root.rglob("summary.json"))}
-    rows = [_job_row(p, summary) for p, summary in summaries.items() if summary.get("scenario", "market") == "market"]
+    rows = [_job_row(p, summary) for p, summary in summaries.items() if summary.get("scenario", MARKET_SCENARIO) == MARKET_SCENARIO]
     failed = sorted(p.parent for p in root.rglob("error.txt") if not (p.parent / "summary.json").exists())
     if not rows and summaries:
         raise MdembedError(f"no multi-domain run under {root}, only data-centre runs (python -m mdembed.plot draws theirs)")

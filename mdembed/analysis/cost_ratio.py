@@ -16,19 +16,20 @@ import dataclasses
 import numpy as np
 
 from mdembed.build import make_algorithm, make_run
-from mdembed.config import settings_from_config
-from mdembed.run import compose
-from mdembed.simulation import OnlineMarket, Progress
+from mdembed.config import compose, settings_from_config
+from mdembed.occupancy import Occupancy
+from mdembed.progress import AcceptanceStatus, Progress
 
 
 def cost_ratios(overrides: list[str], heuristic: str = "cff_3d") -> dict[str, float]:
     settings = settings_from_config(compose([*overrides, "algorithm=ilp"]))
     run = make_run(settings)
     shadow = make_algorithm(dataclasses.replace(settings, algorithm={"name": heuristic}), run.substrate)
-    market = OnlineMarket(run.substrate)
+    market = Occupancy(run.substrate)
     ratios, exact_only, heuristic_only = [], 0, 0
     statuses: dict[str, int] = {}
-    bar = Progress(len(run.requests), settings.progress, desc="ilp")
+    acceptance = AcceptanceStatus()
+    bar = Progress(len(run.requests), settings.progress, desc="ilp", status=acceptance)
     for request in run.requests:
         market.arrive(request)
         greedy = shadow.decide(request, market.state)
@@ -38,7 +39,8 @@ def cost_ratios(overrides: list[str], heuristic: str = "cff_3d") -> dict[str, fl
         exact_only += exact.accepted and not greedy.accepted
         heuristic_only += greedy.accepted and not exact.accepted
         market.commit(request, exact)
-        bar.update(exact.accepted)
+        acceptance.add(exact.accepted)
+        bar.update()
     bar.close()
     statuses = dict(getattr(run.algorithm, "status_counts", {}))
     ratios_array = np.array(ratios)

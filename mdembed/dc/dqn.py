@@ -108,11 +108,20 @@ def epsilon(agent: DQNSettings, train: DCTrainSettings, episode: int) -> float:
 
 
 class DQNAgent:
-    """The online and target Q-networks, their optimizer and the prioritized replay."""
+    """The online and target Q-networks, their optimizer and the prioritized replay (a
+    :class:`~mdembed.agents.registry.Learner`).
 
-    def __init__(self, layout: ObservationLayout, settings: DQNSettings, seed: int, total_steps: int) -> None:
+    ``train``, when given, sets the exploration of ``act(obs, explore=True)``:
+    :func:`epsilon` of the episode the agent's step count falls in.
+    """
+
+    def __init__(
+        self, layout: ObservationLayout, settings: DQNSettings, seed: int, total_steps: int,
+        train: DCTrainSettings | None = None,
+    ) -> None:  # fmt: skip
         self.layout = layout
         self.settings = settings
+        self.train = train
         self.total_steps = max(1, total_steps)
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
@@ -136,23 +145,38 @@ class DQNAgent:
             x = torch.as_tensor(obs, dtype=torch.float32)
             return self.online(x.reshape(-1, x.shape[-1])).numpy().reshape(*obs.shape[:-1], NUM_ACTIONS)
 
-    def act(self, obs: np.ndarray, eps: float = 0.0) -> int:
-        """Epsilon-greedy; ``eps=0`` is the greedy policy used in evaluation."""
+    @property
+    def exploration(self) -> float:
+        """The exploration rate of the next training step (0 without a training schedule)."""
+        if self.train is None:
+            return 0.0
+        return epsilon(self.settings, self.train, self.steps // self.train.episode_steps)
+
+    def act(self, obs: np.ndarray, explore: bool = False) -> int:
+        """The greedy action, or with ``explore`` the epsilon-greedy one at :attr:`exploration`."""
+        return self.epsilon_greedy(obs, self.exploration if explore else 0.0)
+
+    def epsilon_greedy(self, obs: np.ndarray, eps: float) -> int:
+        """A random action with probability ``eps``, else the greedy one."""
         if eps > 0 and self.rng.random() < eps:
             return int(self.rng.integers(NUM_ACTIONS))
         return int(self.q_values(obs).argmax())
 
-    def observe(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool) -> float | None:
+    def observe(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool) -> dict[str, float] | None:
         """Store a transition; update every ``update_every`` steps once learning has started. The loss, if updated."""
         s = self.settings
         self.replay.add(obs, action, reward, next_obs, terminated)
         self.steps += 1
-        loss = None
+        losses = None
         if self.steps >= s.learning_starts and self.replay.size >= s.batch_size and self.steps % s.update_every == 0:
-            loss = self.update()
+            losses = {"loss": self.update()}
         if self.steps % s.target_update_every == 0:
             self.target.load_state_dict(self.online.state_dict())
-        return loss
+        return losses
+
+    def diagnostics(self) -> dict[str, float]:
+        """Updates so far, the last TD loss and the importance-sampling exponent beta."""
+        return {"updates": self.updates, "loss": self.last_loss, "beta": self.beta}
 
     def update(self) -> float:
         s = self.settings

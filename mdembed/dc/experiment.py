@@ -10,20 +10,18 @@ Files in the run directory: ``metrics.csv`` (one row per window of
 ``dc.window`` steps, phase and policy; see :mod:`mdembed.dc.metrics`),
 ``checkpoints/last.pt`` (at episode ends, every ``checkpoint_every``
 episodes and after the last: networks, optimizer, replay buffer, random
-states and metrics so far, so ``resume=true`` continues exactly),
+states and metrics so far, so ``resume=true`` continues exactly; written by
+the training loop every learner shares, :func:`mdembed.training.train`),
 ``policy.pt`` (the trained networks) and ``summary.json``, written last.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
-from tqdm import tqdm
 
 from mdembed import __version__
 from mdembed.config import Settings
@@ -31,14 +29,14 @@ from mdembed.dc.autoscaler import ThresholdAutoscaler
 from mdembed.dc.dqn import DQNAgent, epsilon
 from mdembed.dc.env import DataCentreEnv
 from mdembed.dc.metrics import DCRecorder
-from mdembed.dc.settings import PHASES, DCSettings
+from mdembed.dc.settings import PHASES, DCSettings, dc_settings_from_config
 from mdembed.errors import ConfigError
 from mdembed.io import write_csv, write_json
+from mdembed.progress import Progress
 from mdembed.seeding import stream
-from mdembed.training import load_checkpoint, restoring, save_checkpoint
+from mdembed.training import load_policy, train
 
 SCENARIO = "dc_provisioning"
-BAR_EVERY = 100  # steps between progress-bar refreshes
 COMPARED = ("acceptance_rate", "resource_utilization", "e2e_delay_ms_mean", "e2e_delay_ms_p95", "instances")
 
 
@@ -49,93 +47,96 @@ def make_env(dc: DCSettings, steps: int, workload_stream: str) -> DataCentreEnv:
 
 def make_agent(dc: DCSettings, seed: int) -> DQNAgent:
     layout = make_env(dc, 1, "train").layout
-    return DQNAgent(layout, dc.agent, int(stream(seed, "dc/agent").integers(2**31)), dc.train.steps)
+    return DQNAgent(layout, dc.agent, int(stream(seed, "dc/agent").integers(2**31)), dc.train.steps, dc.train)
 
 
-def _training_fingerprint(dc: DCSettings, seed: int) -> str:
-    """Everything training depends on; a checkpoint resumes only under the same."""
-    values = dataclasses.asdict(dc)
-    for key in ("eval", "autoscaler"):
-        values.pop(key)
-    values["train"].pop("checkpoint_every")
-    return json.dumps({"seed": seed, **values}, sort_keys=True, default=list)
+class DCTrainingTask:
+    """``dc.train.episodes`` episodes of ``episode_steps`` steps on the seed's training workload.
 
+    Every episode starts with a fresh DC; the workload stream goes on, so
+    every episode sees new requests. Checkpoints are due at episode ends.
+    """
 
-def _bar(total: int, enabled: bool, desc: str) -> tqdm:
-    return tqdm(total=total, disable=None if enabled else True, unit="step", smoothing=0.05, desc=desc)
+    scenario = SCENARIO
+    fingerprint = None  # the DC's shapes come from the settings, which a resume already checks
 
+    def __init__(self, dc: DCSettings, seed: int) -> None:
+        self.dc = dc
+        self.train = dc.train
+        self.total_steps = dc.train.steps
+        self.env = make_env(dc, dc.train.episode_steps, "train")
+        self.env.reset(seed=seed)  # starts the training workload stream
+        self.recorder = DCRecorder(dc.window, phase="train", policy="dqn")
+        self.steps = 0
+        self._obs: Any = None
+        self._last: tuple[dict[str, Any], float] = ({}, 0.0)
 
-def train(agent: DQNAgent, dc: DCSettings, settings: Settings, out_dir: Path) -> tuple[DCRecorder, dict[str, Any]]:
-    """Train for ``dc.train.episodes`` episodes; the training metrics and a summary of the training."""
-    t = dc.train
-    env = make_env(dc, t.episode_steps, "train")
-    env.reset(seed=settings.seed)  # starts the training workload stream
-    recorder = DCRecorder(dc.window, phase="train", policy="dqn")
-    path = out_dir / "checkpoints" / "last.pt"
-    fingerprint = _training_fingerprint(dc, settings.seed)
-    start_episode, elapsed_before = 0, 0.0
-    if settings.resume:
-        start_episode, elapsed_before = _resume(path, fingerprint, agent, recorder, env)
-    bar = _bar(t.steps, settings.progress, "train dqn")
-    bar.update(start_episode * t.episode_steps)
-    started = time.perf_counter()
-    for episode in range(start_episode, t.episodes):
-        eps = epsilon(dc.agent, t, episode)
-        obs, _ = env.reset()  # the stream goes on: every episode sees new requests
-        for step in range(t.episode_steps):
-            action = agent.act(obs, eps)
-            next_obs, reward, terminated, _, info = env.step(action)
-            loss = agent.observe(obs, action, reward, next_obs, terminated)
-            recorder.record(info, reward, loss, episode=episode, epsilon=eps, phase_name=PHASES[t.phase(episode)])
-            obs = next_obs
-            if (step + 1) % BAR_EVERY == 0:
-                bar.set_postfix(eps=f"{eps:.2f}", acceptance=f"{recorder.acceptance:.3f}", refresh=False)
-                bar.update(BAR_EVERY)
-        bar.update(t.episode_steps % BAR_EVERY)
-        if (episode + 1) % t.checkpoint_every == 0 or episode + 1 == t.episodes:
-            if episode + 1 == t.episodes:
-                recorder.close_window()
-            save_checkpoint(path, {
-                "scenario": SCENARIO, "episode": episode + 1, "settings": fingerprint,
-                "agent": agent.state_dict(with_buffer=True), "recorder": recorder.state_dict(),
-                "env_rng": env.rng_state(), "elapsed_s": elapsed_before + time.perf_counter() - started,
-            })  # fmt: skip
-    bar.close()
-    recorder.close_window()
-    wall = time.perf_counter() - started
-    save_checkpoint(out_dir / "policy.pt", {"scenario": SCENARIO, "settings": fingerprint, "agent": agent.state_dict(with_buffer=False)})
-    done_steps = (t.episodes - start_episode) * t.episode_steps
-    summary = {
-        "episodes": t.episodes,
-        "steps": t.steps,
-        "resumed_at_episode": start_episode if settings.resume else None,
-        "wall_time_s": elapsed_before + wall,
-        "steps_per_s": done_steps / wall if wall > 0 and done_steps else float("nan"),
-        "updates": agent.updates,
-        "final_epsilon": epsilon(dc.agent, t, t.episodes - 1),
-        "last_loss": agent.last_loss,
-        "last_window_acceptance_rate": recorder.rows[-1]["acceptance_rate"] if recorder.rows else None,
-    }
-    return recorder, summary
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.recorder.rows
 
+    @property
+    def position(self) -> int:
+        return self.steps
 
-def _resume(path: Path, fingerprint: str, agent: DQNAgent, recorder: DCRecorder, env: DataCentreEnv) -> tuple[int, float]:
-    data = load_checkpoint(path)
-    if data.get("scenario") != SCENARIO or data.get("settings") != fingerprint:
-        raise ConfigError(f"cannot resume from {path}: it was saved with other settings (seed or dc settings)")
-    with restoring(f"cannot resume from {path}"):
-        agent.load_state_dict(data["agent"])
-        recorder.load_state_dict(data["recorder"])
-        env.set_rng_state(data["env_rng"])
-    return int(data["episode"]), float(data.get("elapsed_s", 0.0))
+    @property
+    def episode(self) -> int:
+        """The episode the next step belongs to."""
+        return self.steps // self.train.episode_steps
 
+    def observation(self) -> Any:
+        if self.steps % self.train.episode_steps == 0:
+            self._obs, _ = self.env.reset()
+        return self._obs
 
-def load_policy(agent: DQNAgent, path: str | Path) -> None:
-    data = load_checkpoint(path)
-    if data.get("scenario") != SCENARIO:
-        raise ConfigError(f"checkpoint {path} is not a dc_provisioning policy")
-    with restoring(f"checkpoint {path} does not fit this agent"):
-        agent.load_state_dict(data["agent"])
+    def step(self, action: int) -> tuple[Any, float, bool]:
+        self._obs, reward, terminated, _, info = self.env.step(action)
+        self._last = (info, reward)
+        return self._obs, reward, terminated
+
+    def record(self, losses: Mapping[str, float] | None) -> None:
+        info, reward = self._last
+        episode = self.episode
+        self.recorder.record(
+            info, reward, losses["loss"] if losses else None, episode=episode,
+            epsilon=epsilon(self.dc.agent, self.train, episode), phase_name=PHASES[self.train.phase(episode)],
+        )  # fmt: skip
+        self.steps += 1
+        if self.steps == self.total_steps:
+            self.recorder.close_window()
+
+    def checkpoint_due(self) -> bool:
+        if self.steps % self.train.episode_steps:
+            return False
+        episodes = self.steps // self.train.episode_steps
+        return episodes % self.train.checkpoint_every == 0 or episodes == self.train.episodes
+
+    def status(self) -> dict[str, str]:
+        return {"eps": f"{epsilon(self.dc.agent, self.train, self.episode):.2f}", "acceptance": f"{self.recorder.acceptance:.3f}"}
+
+    def summary(self) -> dict[str, Any]:
+        t = self.train
+        return {
+            "episodes": t.episodes,
+            "final_epsilon": epsilon(self.dc.agent, t, t.episodes - 1),
+            "last_window_acceptance_rate": self.rows[-1]["acceptance_rate"] if self.rows else None,
+        }
+
+    def table(self) -> pd.DataFrame:
+        return self.recorder.table()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"recorder": self.recorder.state_dict(), "env_rng": self.env.rng_state()}
+
+    def load_state_dict(self, state: dict[str, Any], position: int) -> None:
+        if position % self.train.episode_steps or not 0 <= position <= self.total_steps:
+            raise ValueError(f"step {position} is not the end of a training episode")
+        self.recorder.load_state_dict(state["recorder"])
+        self.env.set_rng_state(state["env_rng"])
+        self.steps = position
+
+    def close(self) -> None:
+        self.recorder.close_window()
 
 
 def evaluate(policy: str, agent: DQNAgent, dc: DCSettings, seed: int, progress: bool) -> DCRecorder:
@@ -144,15 +145,13 @@ def evaluate(policy: str, agent: DQNAgent, dc: DCSettings, seed: int, progress: 
     obs, _ = env.reset(seed=seed)
     recorder = DCRecorder(dc.window, phase="eval", policy=policy)
     autoscaler = ThresholdAutoscaler(dc.autoscaler.idle_steps, dc.autoscaler.min_instances)
-    bar = _bar(dc.eval.steps, progress, f"eval {policy}")
+    bar = Progress(dc.eval.steps, progress, desc=f"eval {policy}", unit="step")
     truncated = False
     while not truncated:
         action = agent.act(obs) if policy == "dqn" else autoscaler.act(env)
         obs, reward, _, truncated, info = env.step(action)
         recorder.record(info, reward)
-        if env.steps % BAR_EVERY == 0:
-            bar.update(BAR_EVERY)
-    bar.update(env.steps % BAR_EVERY)
+        bar.update()
     bar.close()
     recorder.close_window()
     return recorder
@@ -168,10 +167,10 @@ def run_dc(settings: Settings, dc: DCSettings, out_dir: Path) -> dict[str, Any]:
     agent = make_agent(dc, settings.seed)
     tables, training = [], None
     if settings.mode == "eval":
-        load_policy(agent, settings.checkpoint)
+        load_policy(agent, settings.checkpoint, SCENARIO, None)
     else:
-        recorder, training = train(agent, dc, settings, out_dir)
-        tables.append(recorder.table())
+        table, training = train(agent, DCTrainingTask(dc, settings.seed), settings, out_dir)
+        tables.append(table)
     results = {}
     for policy in ("dqn", "autoscaler"):
         recorder = evaluate(policy, agent, dc, settings.seed, settings.progress)
@@ -192,3 +191,32 @@ def run_dc(settings: Settings, dc: DCSettings, out_dir: Path) -> dict[str, Any]:
     write_csv(out_dir / "metrics.csv", pd.concat(tables, ignore_index=True))
     write_json(out_dir / "summary.json", summary)
     return summary
+
+
+@dataclass(frozen=True, eq=False)
+class DCJob:
+    """A checked run of the data-centre scenario."""
+
+    settings: Settings
+    dc: DCSettings
+
+    def run(self, out_dir: Path) -> dict[str, Any]:
+        return run_dc(self.settings, self.dc, out_dir)
+
+
+def plan(config: Mapping[str, Any], settings: Settings) -> DCJob:
+    """Check every ``dc.*`` setting and the mode; nothing is written."""
+    dc = dc_settings_from_config(config)
+    if settings.mode == "eval" and not Path(settings.checkpoint).is_file():
+        raise ConfigError(f"checkpoint {settings.checkpoint} does not exist")
+    return DCJob(settings, dc)
+
+
+def report(summary: Mapping[str, Any], out_dir: Path) -> str:
+    dqn, auto = summary["dqn"], summary["autoscaler"]
+    return (
+        f"dc_provisioning seed {summary['seed']}: acceptance dqn {dqn['acceptance_rate']:.3f} / autoscaler "
+        f"{auto['acceptance_rate']:.3f}, resource utilization {dqn['resource_utilization']:.3f} / "
+        f"{auto['resource_utilization']:.3f}, mean e2e delay {dqn['e2e_delay_ms_mean']:.2f} / "
+        f"{auto['e2e_delay_ms_mean']:.2f} ms, results in {out_dir}"
+    )

@@ -8,6 +8,12 @@ every VNF and VL slot (a much smaller action). Its observation is the request
 tensor, flattened, followed (with ``observe_own_state``) by the residual
 share of each own node resource and of each direction of each own link. A
 domain never sees another domain's nodes, links or prices.
+
+A learner for all domains at once works on stacked arrays: observations
+zero-padded to the largest domain, ``(D, max_obs_dim)``, and normalized
+actions in [-1, 1], ``(D, max_action_dim)``; :meth:`DomainLayout.stack` and
+:meth:`DomainLayout.price_vectors` convert between those and each domain's
+own vectors.
 """
 
 from __future__ import annotations
@@ -49,6 +55,22 @@ class DomainLayout:
     @property
     def max_state_dim(self) -> int:
         return max(self.state_dims)
+
+    @property
+    def max_obs_dim(self) -> int:
+        return max(self.obs_dims)
+
+    def stack(self, observations: list[np.ndarray]) -> np.ndarray:
+        """(D, max_obs_dim) the domains' observations, zero-padded."""
+        out = np.zeros((self.num_domains, self.max_obs_dim), dtype=np.float32)
+        for i, o in enumerate(observations):
+            out[i, : len(o)] = o
+        return out
+
+    def price_vectors(self, action: np.ndarray, price_min: float, price_max: float) -> list[np.ndarray]:
+        """Each domain's price vector (its own length) from normalized actions (D, max_action_dim) in [-1, 1]."""
+        prices = price_min + (action + 1.0) * 0.5 * (price_max - price_min)
+        return [prices[i, :dim].astype(np.float64) for i, dim in enumerate(self.action_dims)]
 
     def own_states(self, state: SubstrateState) -> list[np.ndarray]:
         """Per domain: residual / capacity of its node resources, then of its arcs."""

@@ -5,6 +5,12 @@ default its own residual resources), quotes its prices, and is rewarded with
 the revenue it earned from the client's CFF + Dijkstra embedding of that
 request. The episode is one workload: after its last request every agent is
 truncated (a time limit, not a terminal state: a learner should bootstrap).
+
+Every agent's ``infos`` entry of a step holds what a runner records about
+the decision: ``accepted``, the ``request``, its ``embedding``, the
+``decision_ns`` the client took, each domain's ``mean_prices``, and the
+substrate ``state`` after the allocation (live: read it before the next
+step).
 """
 
 from __future__ import annotations
@@ -17,10 +23,10 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from mdembed.config import MarketSettings, RoutingSettings, WorkloadSettings
-from mdembed.embedding.client import ArcWeights, Embedding, embed
 from mdembed.env.layout import DomainLayout
+from mdembed.env.quotes import embed_quotes
 from mdembed.network.substrate import Substrate
-from mdembed.simulation import OnlineMarket
+from mdembed.occupancy import Occupancy
 from mdembed.trace import TraceWriter
 from mdembed.workload.requests import Request, generate_workload
 from mdembed.workload.tensor import request_tensor
@@ -44,13 +50,17 @@ class MarketEnv(ParallelEnv):
         observe_own_state: bool = True,
         workload_stream: str = "train",
         slot_prices: bool = True,
+        layout: DomainLayout | None = None,
     ) -> None:
+        """``layout``, when given, is the one the agents use (and wins over ``observe_own_state`` and ``slot_prices``)."""
         self.substrate = substrate
         self.workload_settings = workload
         self.market_settings = market
         self.routing = routing
         self.workload_stream = workload_stream
-        self.layout = DomainLayout(substrate, observe_own_state, slot_prices)
+        self.layout = layout if layout is not None else DomainLayout(substrate, observe_own_state, slot_prices)
+        if self.layout.substrate is not substrate:
+            raise ValueError("the layout belongs to another substrate")
         self.possible_agents = [agent_name(d) for d in range(substrate.num_domains)]
         self.agents: list[str] = []
         self._observation_spaces = {
@@ -64,14 +74,9 @@ class MarketEnv(ParallelEnv):
         self._state_space = spaces.Box(0.0, 1.0, shape=(self.layout.global_state_dim(),), dtype=np.float32)
         self.requests: list[Request] = []
         self.index = 0
-        self.market: OnlineMarket | None = None
+        self.occupancy: Occupancy | None = None
         self.trace: TraceWriter | None = None
         self._tensor: np.ndarray | None = None
-        # the last decision, for runners that record metrics
-        self.last_request: Request | None = None
-        self.last_embedding: Embedding | None = None
-        self.last_decision_ns = 0
-        self.last_mean_prices: np.ndarray | None = None
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self._observation_spaces[agent]
@@ -88,7 +93,7 @@ class MarketEnv(ParallelEnv):
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
         self.requests = generate_workload(self.workload_settings, seed, self.workload_stream)
-        self.market = OnlineMarket(self.substrate, self.trace)
+        self.occupancy = Occupancy(self.substrate, self.trace)
         self.index = 0
         self.agents = list(self.possible_agents)
         self._arrive()
@@ -100,15 +105,15 @@ class MarketEnv(ParallelEnv):
 
     def _arrive(self) -> None:
         request = self.requests[self.index]
-        self.market.arrive(request)
+        self.occupancy.arrive(request)
         self._tensor = request_tensor(request, self.workload_settings)
 
-    def restore(self, seed: int, index: int, market_state: dict[str, Any]) -> None:
-        """Continue the workload of ``seed`` at request ``index`` with a saved market (for resuming)."""
+    def restore(self, seed: int, index: int, occupancy: dict[str, Any]) -> None:
+        """Continue the workload of ``seed`` at request ``index`` with a saved occupancy (for resuming)."""
         self.reset(seed=seed)
         if not 0 <= index <= len(self.requests):
             raise ValueError(f"step {index} is outside the workload of {len(self.requests)} requests")
-        self.market.load_state_dict(market_state)
+        self.occupancy.load_state_dict(occupancy)
         self.index = index
         if index == len(self.requests):
             self.agents = []
@@ -119,31 +124,32 @@ class MarketEnv(ParallelEnv):
         return self._observations()
 
     def _observations(self) -> dict[str, np.ndarray]:
-        obs = self.layout.observations(self._tensor, self.market.state)
+        obs = self.layout.observations(self._tensor, self.occupancy.state)
         return {agent_name(d): o for d, o in enumerate(obs)}
 
     def state(self) -> np.ndarray:
-        return self.layout.global_state(self._tensor, self.market.state)
+        return self.layout.global_state(self._tensor, self.occupancy.state)
 
     def step(self, actions: dict[str, np.ndarray]):
         if not self.agents:
             raise RuntimeError("step() called after the episode ended; call reset()")
         vectors = [np.asarray(actions[a], dtype=np.float64) for a in self.possible_agents]
-        start = time.perf_counter_ns()
-        prices = self.layout.prices(vectors, self.market_settings.price_min, self.market_settings.price_max)
         request = self.current_request
-        state = self.market.state
-        embedding = embed(
-            request, prices, self.substrate, state.node_residual, state.arc_residual,
-            self.market_settings, self.routing, ArcWeights(prices, self.substrate.arc_link),
-        )  # fmt: skip
-        self.last_decision_ns = time.perf_counter_ns() - start
-        self.market.commit(request, embedding)
-        self.last_request, self.last_embedding = request, embedding
-        self.last_mean_prices = self.layout.mean_prices(vectors)
+        state = self.occupancy.state
+        start = time.perf_counter_ns()
+        embedding, mean_prices = embed_quotes(self.layout, vectors, request, state, self.market_settings, self.routing)
+        decision_ns = time.perf_counter_ns() - start
+        self.occupancy.commit(request, embedding)
 
         rewards = {agent_name(d): float(r) for d, r in enumerate(embedding.domain_revenue)}
-        info = {"accepted": embedding.accepted}
+        info = {
+            "accepted": embedding.accepted,
+            "request": request,
+            "embedding": embedding,
+            "decision_ns": decision_ns,
+            "mean_prices": mean_prices,
+            "state": state,
+        }
         infos = {a: dict(info) for a in self.agents}
         self.index += 1
         done = self.index >= len(self.requests)
@@ -158,5 +164,5 @@ class MarketEnv(ParallelEnv):
         return observations, rewards, terminations, truncations, infos
 
     def close(self) -> None:
-        if self.market is not None:
-            self.market.drain()
+        if self.occupancy is not None:
+            self.occupancy.drain()

@@ -1,0 +1,119 @@
+"""The multi-domain scenario (``scenario=market``): plan a run, train a learner, evaluate, summarise.
+
+:func:`plan` checks every setting and builds the run's objects without
+writing anything; :meth:`MarketJob.run` then writes into the run directory:
+metrics.csv (one row per window and phase), summary.json (the evaluation;
+written last, its presence marks a finished run), with ``trace=true``
+substrate.json and events.jsonl of the evaluation, and for a learner
+checkpoints/last.pt and policy.pt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from mdembed import __version__
+from mdembed.agents.registry import AlgorithmSpec, LearningAlgorithm
+from mdembed.build import Run, algorithm_spec, make_run
+from mdembed.config import MARKET_SCENARIO, Settings
+from mdembed.errors import ConfigError
+from mdembed.io import write_csv, write_json
+from mdembed.metrics import MetricsRecorder
+from mdembed.occupancy import Occupancy
+from mdembed.simulation import simulate
+from mdembed.trace import TraceWriter
+
+SCENARIO = MARKET_SCENARIO
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MarketJob:
+    """A checked, built run of the multi-domain scenario."""
+
+    settings: Settings
+    spec: AlgorithmSpec
+    objects: Run
+
+    def run(self, out_dir: Path) -> dict[str, Any]:
+        """A learning algorithm first trains (phase ``train``) on a workload of its own, or loads
+        ``checkpoint`` (``mode=eval``); then the algorithm is evaluated (phase ``eval``) on the run's workload."""
+        settings, substrate, algorithm = self.settings, self.objects.substrate, self.objects.algorithm
+        tables, training = [], None
+        if isinstance(algorithm, LearningAlgorithm):
+            table, training = _train_or_load(algorithm, settings, out_dir)
+            if table is not None:
+                tables.append(table)
+
+        trace = TraceWriter(out_dir, substrate) if settings.trace else None
+        occupancy = Occupancy(substrate, trace)
+        recorder = MetricsRecorder(substrate, len(self.objects.requests), settings.metrics.window, phase="eval")
+        try:
+            simulate(self.objects.requests, algorithm, occupancy, recorder, settings.progress)
+        except BaseException:
+            if trace:
+                trace.abandon()
+            raise
+        if trace:
+            trace.close()
+        tables.append(recorder.table())
+
+        summary = {
+            "scenario": SCENARIO,
+            "algorithm": self.spec.name,
+            "topology": substrate.name,
+            "num_nodes": substrate.num_nodes,
+            "num_links": substrate.num_links,
+            "num_domains": substrate.num_domains,
+            "seed": settings.seed,
+            "admission": settings.market.admission,
+            "mode": settings.mode,
+            **recorder.summary(),
+            **algorithm.report(),
+            "training": training,
+            "mdembed_version": __version__,
+        }
+        write_csv(out_dir / "metrics.csv", pd.concat(tables, ignore_index=True))
+        write_json(out_dir / "summary.json", summary)
+        return summary
+
+
+def training_task(algorithm: LearningAlgorithm, settings: Settings):  # -> MarketTrainingTask (imported lazily)
+    """The market environment on the seed's training workload, sharing the algorithm's layout."""
+    from mdembed.env.task import MarketTrainingTask
+
+    return MarketTrainingTask(
+        algorithm.layout, settings.workload, settings.market, settings.routing, settings.metrics,
+        settings.train.steps, settings.train.checkpoint_every, settings.seed,
+    )  # fmt: skip
+
+
+def _train_or_load(algorithm: LearningAlgorithm, settings: Settings, out_dir: Path) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
+    from mdembed.checkpoints import substrate_fingerprint
+    from mdembed.training import load_policy, train
+
+    if settings.mode == "eval":
+        load_policy(algorithm.learner, settings.checkpoint, SCENARIO, substrate_fingerprint(algorithm.layout.substrate))
+        return None, None
+    return train(algorithm.learner, training_task(algorithm, settings), settings, out_dir)
+
+
+def plan(config: Mapping[str, Any], settings: Settings) -> MarketJob:
+    """Check every setting (``algorithm.*`` included) and build the run; nothing is written."""
+    spec, _ = algorithm_spec(settings)
+    if not spec.learns and (settings.mode == "eval" or settings.resume):
+        raise ConfigError(f"algorithm {spec.name} does not learn: mode=eval and resume=true are for learning algorithms")
+    if settings.mode == "eval" and not Path(settings.checkpoint).is_file():
+        raise ConfigError(f"checkpoint {settings.checkpoint} does not exist")
+    return MarketJob(settings, spec, make_run(settings))
+
+
+def report(summary: Mapping[str, Any], out_dir: Path) -> str:
+    return (
+        f"{summary['algorithm']} on {summary['topology']}: {summary['accepted']}/{summary['requests']} VNF-FGs accepted "
+        f"({summary['acceptance_ratio']:.3f}; VNFs {summary['vnf_acceptance_ratio']:.3f}, "
+        f"VLs {summary['vl_acceptance_ratio']:.3f}), results in {out_dir}"
+    )
