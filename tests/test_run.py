@@ -236,3 +236,59 @@ def test_all_registered_algorithms_are_covered():
     from mdembed.agents import ALGORITHMS
 
     assert set(ALGORITHMS.names()) == {"cff_sd", "cff_3d", "ddpg", "sa", "sa_cff", "ilp"}
+
+
+def _bad_value(default):
+    """A value of the right kind but outside every setting's range (or of the wrong kind, for text and flags)."""
+    if isinstance(default, bool):
+        return "maybe"
+    if isinstance(default, (int, float)):
+        return -1
+    if isinstance(default, tuple):
+        return [-1] * len(default)
+    return "bogus"
+
+
+def _learner_settings():
+    from mdembed.agents import ALGORITHMS
+
+    specs = [ALGORITHMS.get(name) for name in ALGORITHMS.names()]
+    return [(spec.name, f.name, _bad_value(f.default)) for spec in specs if spec.settings
+            for f in dataclasses.fields(spec.settings)]  # fmt: skip
+
+
+@pytest.mark.parametrize("algorithm,key,value", _learner_settings())
+def test_a_bad_algorithm_setting_writes_nothing(tmp_path, algorithm, key, value):
+    """Every algorithm.* key is checked before the run directory is touched."""
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match=f"algorithm.{key}"):
+        run(compose(TINY + ["train.steps=5", f"algorithm={algorithm}", f"algorithm.{key}={json.dumps(value)}"]), out)
+    assert not out.exists()
+
+
+def _dc_settings():
+    from mdembed.dc.settings import _SECTIONS, DCSettings
+
+    values = [(f"dc.{name}.{f.name}", _bad_value(f.default)) for name, cls in _SECTIONS.items() for f in dataclasses.fields(cls)]
+    return values + [("dc.window", _bad_value(DCSettings.window))]
+
+
+@pytest.mark.parametrize("key,value", _dc_settings())
+def test_a_bad_dc_setting_writes_nothing(tmp_path, key, value):
+    out = tmp_path / "run"
+    small = {"dc.train.episodes": 1, "dc.train.episode_steps": 10, "dc.eval.steps": 10}  # quick, should a value pass
+    overrides = [f"{k}={v}" for k, v in small.items() if k != key]
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        run(compose(["experiment=dc_provisioning", *overrides, f"{key}={json.dumps(value)}"]), out)
+    assert not out.exists()
+
+
+def test_the_command_line_writes_no_result_file_on_a_bad_learner_setting(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "mdembed.run", "experiment=smoke", "algorithm=ddpg", "algorithm.gamma=2", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["mdembed: error: algorithm.gamma must lie in [0, 1], got 2"]
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left <= {".hydra", "run.log", "error.txt"}, left

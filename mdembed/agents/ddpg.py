@@ -78,6 +78,9 @@ class DDPGSettings:
         object.__setattr__(self, "conv_channels", channels)
         if self.noise not in NOISE_KINDS:
             raise ConfigError(f"algorithm.noise must be one of {', '.join(NOISE_KINDS)}, got {self.noise!r}")
+        for key in ("noise_decay", "ou_theta"):
+            if not 0 < getattr(self, key) <= 1:
+                raise ConfigError(f"algorithm.{key} must lie in (0, 1], got {getattr(self, key)}")
         if not 0 <= self.noise_sigma_min <= self.noise_sigma:
             raise ConfigError("algorithm.noise_sigma_min must lie in [0, noise_sigma]")
 
