@@ -1,0 +1,126 @@
+"""The training loop drives any Learner: a toy pricing learner goes through it like DDPG does."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mdembed.agents.ddpg import DDPG
+from mdembed.agents.registry import Learner
+from mdembed.build import make_substrate
+from mdembed.checkpoints import load_checkpoint
+from mdembed.config import settings_from_config
+from mdembed.dc.dqn import DQNAgent
+from mdembed.env.layout import DomainLayout
+from mdembed.env.task import MarketTrainingTask
+from mdembed.errors import ConfigError
+from mdembed.run import compose
+from mdembed.training import load_policy, train
+
+OVERRIDES = ["topology=abilene", "train.steps=60", "train.checkpoint_every=25", "metrics.window=20", "progress=false"]
+
+
+class DriftingPrices:
+    """A learner with no network: quotes its running mean reward, scaled into [-1, 1], plus noise."""
+
+    def __init__(self, layout: DomainLayout, seed: int) -> None:
+        self.shape = (layout.num_domains, layout.max_action_dim)
+        self.rng = np.random.default_rng(seed)
+        self.mean_reward = np.zeros(layout.num_domains)
+        self.steps = 0
+
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        level = np.tanh(self.mean_reward / 100.0)[:, None] * np.ones(self.shape)
+        noise = self.rng.uniform(-0.5, 0.5, self.shape) if explore else 0.0
+        return np.clip(level + noise, -1.0, 1.0).astype(np.float32)
+
+    def observe(self, obs: Any, action: Any, reward: np.ndarray, next_obs: Any, terminated: bool) -> dict[str, float]:
+        self.steps += 1
+        self.mean_reward += (reward - self.mean_reward) / self.steps
+        return {"mean_reward": float(self.mean_reward.mean())}
+
+    def diagnostics(self) -> dict[str, float]:
+        return {"steps": self.steps, "mean_reward": float(self.mean_reward.mean())}
+
+    def state_dict(self, with_buffer: bool = True) -> dict[str, Any]:
+        rng = json.dumps(self.rng.bit_generator.state).encode()
+        return {"mean_reward": torch.from_numpy(self.mean_reward.copy()), "steps": self.steps,
+                "rng": torch.frombuffer(bytearray(rng), dtype=torch.uint8)}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.mean_reward = state["mean_reward"].numpy().copy()
+        self.steps = int(state["steps"])
+        self.rng.bit_generator.state = json.loads(bytes(state["rng"].numpy()).decode())
+
+
+def setup(extra: list[str] = ()) -> tuple[DriftingPrices, MarketTrainingTask, Any]:
+    settings = settings_from_config(compose([*OVERRIDES, *extra]))
+    layout = DomainLayout(make_substrate(settings.topology, settings.seed), slot_prices=False)
+    task = MarketTrainingTask(layout, settings.workload, settings.market, settings.routing, settings.metrics,
+                              settings.train.steps, settings.train.checkpoint_every, settings.seed)  # fmt: skip
+    return DriftingPrices(layout, 0), task, settings
+
+
+def test_learners_follow_the_protocol():
+    assert isinstance(DriftingPrices(setup()[1].layout, 0), Learner)
+    assert {"act", "observe", "diagnostics", "state_dict", "load_state_dict"} <= set(dir(DDPG)) & set(dir(DQNAgent))
+
+
+def test_a_new_learner_trains_through_the_loop_with_checkpoints_and_diagnostics(tmp_path):
+    learner, task, settings = setup()
+    table, summary = train(learner, task, settings, tmp_path)
+    assert learner.steps == 60 and summary["steps"] == 60 and summary["resumed_at_step"] is None
+    assert list(table.window) == [0, 1, 2] and (table.phase == "train").all()
+    assert list(table.learner_steps) == [20, 40, 60]  # the learner's diagnostics at each window's end
+    assert summary["mean_reward"] == pytest.approx(learner.mean_reward.mean())
+    last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert last["step"] == 60 and last["scenario"] == "market" and last["learner"]["steps"] == 60
+    policy = load_checkpoint(tmp_path / "policy.pt")
+    fresh, task2, _ = setup()
+    load_policy(fresh, tmp_path / "policy.pt", "market", task2.fingerprint)
+    assert fresh.steps == 60 and policy["fingerprint"] == task.fingerprint
+
+
+def test_a_policy_from_another_substrate_or_scenario_is_refused(tmp_path):
+    learner, task, settings = setup()
+    train(learner, task, settings, tmp_path)
+    with pytest.raises(ConfigError, match="trained on another substrate"):
+        load_policy(learner, tmp_path / "policy.pt", "market", "0123456789abcdef")
+    with pytest.raises(ConfigError, match="not a dc_provisioning policy"):
+        load_policy(learner, tmp_path / "policy.pt", "dc_provisioning", None)
+
+
+def test_resume_under_other_result_settings_names_them(tmp_path):
+    learner, task, settings = setup()
+    train(learner, task, settings, tmp_path)
+    learner, task, settings = setup(["resume=true", "market.price_max=20", "train.checkpoint_every=10"])
+    with pytest.raises(ConfigError, match=r"other settings \(market.price_max\)"):
+        train(learner, task, settings, tmp_path)
+
+
+def test_resume_gives_the_uninterrupted_metrics(tmp_path):
+    learner, task, settings = setup()
+    whole, _ = train(learner, task, settings, tmp_path / "whole")
+
+    learner, task, settings = setup()
+    original_step = task.step
+
+    def crash_after_30(action):
+        if task.position == 30:
+            raise KeyboardInterrupt
+        return original_step(action)
+
+    task.step = crash_after_30
+    with pytest.raises(KeyboardInterrupt):
+        train(learner, task, settings, tmp_path / "cut")
+    assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["step"] == 25
+    learner, task, settings = setup(["resume=true"])
+    resumed, summary = train(learner, task, settings, tmp_path / "cut")
+    assert summary["resumed_at_step"] == 25
+    timing = [c for c in whole.columns if c.startswith("decision_time")]
+    pd.testing.assert_frame_equal(resumed.drop(columns=timing), whole.drop(columns=timing), check_exact=True)
