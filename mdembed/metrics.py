@@ -73,8 +73,6 @@ class MetricsRecorder:
         self.mean_price = np.full((num_requests, d), np.nan)
         self.reasons: Counter[str] = Counter()
         self.rows: list[dict[str, Any]] = []
-        self._domain_nodes = [np.flatnonzero(substrate.node_domain == k) for k in range(d)]
-        self._domain_arcs = [np.flatnonzero(substrate.arc_owner == k) for k in range(d)]
         self._started = time.perf_counter()
 
     def record(
@@ -98,7 +96,7 @@ class MetricsRecorder:
             self.cost[i] = embedding.cost(request)
             self.units_sold[i] = self._units_sold(request, embedding)
         if embedding.reason is not None:
-            self.reasons[embedding.reason.split(": ", 1)[-1]] += 1
+            self.reasons[embedding.reason.value] += 1  # plain str keys: checkpoints load with weights_only
         self.count += 1
         if self.count % self.window == 0:
             self._close_window(state)
@@ -114,7 +112,7 @@ class MetricsRecorder:
         np.add.at(units, s.node_domain[embedding.placement[placed]], request.vnf_demand[placed].sum(axis=1) / NODE_UNIT)
         for path, bw in zip(embedding.paths, request.vl_bandwidth):
             for arc in path or ():
-                units[s.link_owner[arc >> 1]] += bw / BW_UNIT
+                units[s.arc_owner[arc]] += bw / BW_UNIT
         return units
 
     def _close_window(self, state: SubstrateState) -> None:
@@ -162,11 +160,11 @@ class MetricsRecorder:
         node_util = np.array(
             [
                 float((node_used[n].sum(axis=0) / s.node_capacity[n].sum(axis=0)).mean())
-                for n in self._domain_nodes
+                for n in s.domain_nodes
             ]
         )
         row: dict[str, Any] = {"jain_index": jain_index(node_util)}
-        for d, arcs in enumerate(self._domain_arcs):
+        for d, arcs in enumerate(s.domain_arcs):
             row[f"domain{d}_node_utilization"] = float(node_util[d])
             row[f"domain{d}_link_utilization"] = _ratio(arc_used[arcs].sum(), s.arc_bandwidth[arcs].sum())
             row[f"domain{d}_hosted_vnfs"] = int(state.hosted_vnfs[d])

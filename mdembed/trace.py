@@ -82,7 +82,7 @@ class TraceWriter:
 
     def decision(self, request: Request, embedding: Embedding) -> None:
         if not embedding.holds_anything:
-            self._write({"t": request.arrival, "event": "reject", "request": request.id, "reason": embedding.reason})
+            self._write({"t": request.arrival, "event": "reject", "request": request.id, "reason": embedding.reason_text})
             return
         placement = [node if node >= 0 else None for node in embedding.placement.tolist()]
         paths = []
@@ -91,7 +91,7 @@ class TraceWriter:
             paths.append(None if arcs is None else self.substrate.path_nodes(src, arcs))
         event = {"t": request.arrival, "event": "accept", "request": request.id, "placement": placement, "paths": paths}
         if not embedding.accepted:  # partial admission: what is embedded stays, the rest is null
-            event["reason"] = embedding.reason
+            event["reason"] = embedding.reason_text
         self._write(event)
 
     def departure(self, t: float, request_id: int) -> None:

@@ -15,6 +15,7 @@ from mdembed.config import MAX_VNFS, MarketSettings, RoutingSettings, WorkloadSe
 from mdembed.embedding.client import embed, routing_graph, tie_order
 from mdembed.embedding.placement import cff_place, first_fit
 from mdembed.embedding.prices import Prices
+from mdembed.embedding.reasons import Reason
 from mdembed.embedding.routing import k_least_price_paths, least_price_path, route_vl
 from mdembed.metrics import MetricsRecorder
 from mdembed.network.substrate import BW_UNIT, NODE_UNIT, SubstrateState
@@ -184,17 +185,17 @@ def test_route_vl_delay_bound_fallback():
     assert _route(sub, 20.0, 0.1, "none") == ([0, 6], None)  # bound met with equality
     assert _route(sub, 15.0, 0.1, "k_shortest") == ([2, 8], None)
     path, why = _route(sub, 15.0, 0.1, "none")
-    assert path is None and "delay bound" in why
+    assert path is None and why is Reason.DELAY_BOUND
     assert _route(sub, 5.0, 0.1, "k_shortest") == ([4, 10], None)  # the 3rd-cheapest
     path, why = _route(sub, 5.0, 0.1, "k_shortest", k=2)  # only 2 paths tried
-    assert path is None and "delay bound" in why
+    assert path is None and why is Reason.DELAY_BOUND
     path, why = _route(sub, 1.5, 0.1, "k_shortest")  # fastest path takes 2 ms
-    assert path is None and "delay bound" in why
+    assert path is None and why is Reason.DELAY_BOUND
     # the fast route cut by bandwidth: nothing meets 5 ms
     residual = [1000] * 12
     residual[10] = 9
     path, why = _route(sub, 5.0, 0.1, "k_shortest", residual=residual)
-    assert path is None and "delay bound" in why
+    assert path is None and why is Reason.DELAY_BOUND
 
 
 def test_route_vl_loss_bound_fallback():
@@ -203,18 +204,18 @@ def test_route_vl_loss_bound_fallback():
     bound = 0.0019995  # met by 1 - prod(1 - loss) on via 2, not by the sum of losses
     assert _route(sub, 100.0, bound, "k_shortest") == ([2, 8], None)
     path, why = _route(sub, 100.0, bound, "none")
-    assert path is None and "loss bound" in why
+    assert path is None and why is Reason.LOSS_BOUND
     assert _route(sub, 100.0, 0.0199001, "none") == ([0, 6], None)
     assert _route(sub, 100.0, 0.0, "k_shortest") == ([4, 10], None)
     lossy = make_substrate(5, TRIPLE, loss=0.01)  # every path loses 0.0199
     path, why = route_vl(routing_graph(lossy), TRIPLE_WEIGHT, [1000] * 12, 10, 0, 4, 100.0, 0.019, "k_shortest", 5)
-    assert path is None and "loss bound" in why
+    assert path is None and why is Reason.LOSS_BOUND
 
 
 def test_route_vl_no_bandwidth():
     sub = make_substrate(5, TRIPLE)
     path, why = route_vl(routing_graph(sub), TRIPLE_WEIGHT, [5] * 12, 10, 0, 4, 100.0, 0.1, "k_shortest", 5)
-    assert path is None and "bandwidth" in why
+    assert path is None and why is Reason.NO_BANDWIDTH
 
 
 # ---------------------------------------------------------------- the client
@@ -224,6 +225,23 @@ def test_route_vl_no_bandwidth():
 # arcs: l0 0:0->1 1:1->0 | l1 2:0->2 3:2->0 | l2 4:1->3 5:3->1 | l3 6:2->3 7:3->2
 TWO = dict(node_domain=[0, 0, 1, 1], link_owner=[0, 0, 1, 1], node_capacity=1.0, bandwidth_mbps=100.0)
 TWO_LINKS = [(0, 1), (0, 2), (1, 3), (2, 3)]
+
+
+def test_substrate_facts_by_hand():
+    sub = make_substrate(4, TWO_LINKS, node_domain=[0, 0, 1, 1], link_owner=[0, 1, 0, 1],
+                         delay_ms=[1.0, 2.0, 3.0, 4.0], loss=[0.0, 0.5, 0.1, 0.25])  # fmt: skip
+    assert [n.tolist() for n in sub.domain_nodes] == [[0, 1], [2, 3]]
+    assert [links.tolist() for links in sub.domain_links] == [[0, 2], [1, 3]]
+    assert [a.tolist() for a in sub.domain_arcs] == [[0, 1, 4, 5], [2, 3, 6, 7]]
+    for links, arcs in zip(sub.domain_links, sub.domain_arcs):
+        assert np.array_equal(arcs, np.sort(np.concatenate([2 * links, 2 * links + 1])))
+    assert sub.arc_link_list == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert sub.arc_delay_ms.tolist() == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0]
+    assert sub.arc_survival.tolist() == [1.0, 1.0, 0.5, 0.5, 0.9, 0.9, 0.75, 0.75]
+    assert sub.arc_neg_log_survival[4] == -np.log(1.0 - 0.1)
+    assert sub.arc_neg_log1p_loss[4] == -np.log1p(-0.1)
+    assert sub.arc_neg_log_survival[4] != sub.arc_neg_log1p_loss[4]  # last bits: why both are kept
+    assert sub.path_nodes(1, [1, 2, 6]) == [1, 0, 2, 3]
 
 
 def _two_domain_prices() -> Prices:
@@ -294,7 +312,8 @@ def test_embed_all_or_nothing_rejects_everything():
     assert emb.paths == (None, None, None)
     assert emb.domain_revenue.tolist() == [0.0, 0.0]
     assert not emb.accepted and not emb.holds_anything
-    assert "vnf 1" in emb.reason
+    assert (emb.reason, emb.where) == (Reason.NO_NODE_CAPACITY, "vnf 1")
+    assert emb.reason_text == "vnf 1: no node has the capacity"
 
 
 def test_embed_partial_keeps_what_was_placed():
@@ -305,7 +324,7 @@ def test_embed_partial_keeps_what_was_placed():
     assert emb.placement.tolist() == [0, -1, 3]
     # e1 0->3 at slot 1 prices [1,9,1,1]: via 1 costs 2, via 2 costs 10
     assert emb.paths == (None, [0, 4], None)
-    assert "vnf 1" in emb.reason and not emb.accepted
+    assert (emb.reason, emb.where) == (Reason.NO_NODE_CAPACITY, "vnf 1") and not emb.accepted
     # domain 0: 1.4 + l0 1*5 = 6.4; domain 1: 0.5 + l2 1*5 = 5.5
     assert emb.domain_revenue == pytest.approx([6.4, 5.5])
     assert emb.cost(request) == pytest.approx(0.6 + 0.5 + 2 * 5)
@@ -344,11 +363,11 @@ def test_embed_second_vl_fails_when_no_way_round():
     request = _shared_request((2, 1, 20.0, 50.0, 0.01))
     emb = embed(request, _shared_prices(), sub, *_fresh(sub), ALL_OR_NOTHING, K_SHORTEST)
     assert emb.placement.tolist() == [-1, -1, -1] and emb.paths == (None, None)
-    assert "vl 2->1" in emb.reason and "bandwidth" in emb.reason
+    assert emb.reason_text == "vl 2->1: no path has enough bandwidth"
     emb = embed(request, _shared_prices(), sub, *_fresh(sub), PARTIAL, K_SHORTEST)
     assert emb.placement.tolist() == [0, 1, 0]
     assert emb.paths == ([0], None)
-    assert "vl 2->1" in emb.reason
+    assert (emb.reason, emb.where) == (Reason.NO_BANDWIDTH, "vl 2->1")
     assert emb.domain_revenue == pytest.approx([0.9 + 20.0])
 
 

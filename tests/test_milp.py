@@ -21,6 +21,7 @@ from mdembed.config import MAX_VNFS, MarketSettings, RoutingSettings, WorkloadSe
 from mdembed.embedding.client import embed
 from mdembed.embedding.milp import embedding_cost, milp_embed
 from mdembed.embedding.prices import Prices
+from mdembed.embedding.reasons import Reason
 from mdembed.errors import ConfigError
 from mdembed.metrics import MetricsRecorder
 from mdembed.network.substrate import SubstrateState
@@ -119,7 +120,8 @@ def test_a_loss_bound_just_below_the_only_path_is_infeasible():
 def _assert_nothing(result, req, num_domains):
     assert result.status == "infeasible"
     assert result.objective is None
-    assert result.embedding.reason == "ilp: infeasible"
+    assert (result.embedding.reason, result.embedding.where) == (Reason.INFEASIBLE, "ilp")
+    assert result.embedding.reason_text == "ilp: infeasible"
     assert not result.embedding.accepted
     assert result.embedding.placement.tolist() == [-1] * req.num_vnfs
     assert result.embedding.paths == (None,) * req.num_vls

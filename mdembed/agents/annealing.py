@@ -33,6 +33,7 @@ from mdembed.embedding.client import (
 )
 from mdembed.embedding.placement import cff_place
 from mdembed.embedding.prices import Prices
+from mdembed.embedding.reasons import Reason
 from mdembed.embedding.routing import RoutingGraph, route_vl
 from mdembed.errors import ConfigError
 from mdembed.network.substrate import BW_UNIT, NUM_NODE_RESOURCES, Substrate, SubstrateState
@@ -99,9 +100,7 @@ def domain_price_vectors(prices: Prices, substrate: Substrate, fill: float) -> t
     d = substrate.num_domains
     node = np.full((d, NUM_NODE_RESOURCES), fill)
     link = np.full(d, fill)
-    for k in range(d):
-        nodes = np.flatnonzero(substrate.node_domain == k)
-        links = np.flatnonzero(substrate.link_owner == k)
+    for k, (nodes, links) in enumerate(zip(substrate.domain_nodes, substrate.domain_links)):
         if len(nodes):
             node[k] = prices.node[nodes[0], 0, :]
         if len(links):
@@ -279,7 +278,7 @@ class AnnealedPlacement(Algorithm):
         fits = [np.flatnonzero((state.node_residual >= d).all(axis=1)) for d in demand]
         if any(len(f) == 0 for f in fits):
             v = next(i for i, f in enumerate(fits) if len(f) == 0)
-            return rejected(request, s.num_domains, f"vnf {v}: no node has the capacity")
+            return rejected(request, s.num_domains, Reason.NO_NODE_CAPACITY, f"vnf {v}")
         costs = node_costs(self.prices, request.vnf_demand_units)
         start = self._start(request, costs, state, fits)
         evaluate = _MapEvaluator(
@@ -290,7 +289,7 @@ class AnnealedPlacement(Algorithm):
         candidates = [f.tolist() for f in fits]
         best, _, violations, paths = anneal_map(start, candidates, evaluate, self.settings, c.rng, floor)
         if violations:
-            return rejected(request, s.num_domains, _why(request, best, paths, state))
+            return rejected(request, s.num_domains, *_why(request, best, paths, state))
         placement = np.asarray(best, dtype=np.int64)
         return Embedding(
             placement=placement,
@@ -309,17 +308,19 @@ class AnnealedPlacement(Algorithm):
         return tuple(placement)
 
 
-def _why(request: Request, placement: tuple[int, ...], paths: Sequence[list[int] | None], state: SubstrateState) -> str:
-    """A rejection reason in the client's words, for the best (still infeasible) map."""
+def _why(
+    request: Request, placement: tuple[int, ...], paths: Sequence[list[int] | None], state: SubstrateState
+) -> tuple[Reason, str | None]:
+    """A rejection reason in the client's words, and where, for the best (still infeasible) map."""
     used: dict[int, np.ndarray] = {}
     for v, node in enumerate(placement):
         used[node] = used.get(node, 0) + request.vnf_demand[v]
         if (used[node] > state.node_residual[node]).any():
-            return f"vnf {v}: no node has the capacity"
+            return Reason.NO_NODE_CAPACITY, f"vnf {v}"
     for e, path in enumerate(paths):
         if path is None:
-            return f"vl {int(request.vl_src[e])}->{int(request.vl_dst[e])}: no path found for the map"
-    return "no feasible map found"
+            return Reason.NO_PATH_FOR_MAP, f"vl {int(request.vl_src[e])}->{int(request.vl_dst[e])}"
+    return Reason.NO_FEASIBLE_MAP, None
 
 
 # ------------------------------------------------------------------ sa_cff

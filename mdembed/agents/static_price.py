@@ -36,10 +36,8 @@ def quoted_means(prices: Prices, substrate) -> np.ndarray:
     means = np.full(substrate.num_domains, np.nan)
     node = np.broadcast_to(prices.node, (substrate.num_nodes, MAX_VNFS, NUM_NODE_RESOURCES))
     link = np.broadcast_to(prices.link, (substrate.num_links, MAX_VLS))
-    for d in range(substrate.num_domains):
-        own = np.concatenate(
-            [node[substrate.node_domain == d].ravel(), link[substrate.link_owner == d].ravel()]
-        )
+    for d, (nodes, links) in enumerate(zip(substrate.domain_nodes, substrate.domain_links)):
+        own = np.concatenate([node[nodes].ravel(), link[links].ravel()])
         if len(own):
             means[d] = own.mean()
     return means

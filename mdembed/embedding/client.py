@@ -11,6 +11,7 @@ import numpy as np
 from mdembed.config import MarketSettings, RoutingSettings
 from mdembed.embedding.placement import cff_place
 from mdembed.embedding.prices import Prices
+from mdembed.embedding.reasons import Reason
 from mdembed.embedding.routing import RoutingGraph, route_vl
 from mdembed.network.substrate import BW_UNIT, NODE_UNIT, Holding, Substrate
 from mdembed.workload.requests import Request
@@ -23,17 +24,26 @@ class Embedding:
     ``placement[v]`` is the node hosting VNF v, -1 where it is not embedded;
     ``paths[e]`` the arcs carrying VL e (``[]`` when both VNFs share a node),
     None where it is not embedded. ``reason`` says why the request is not
-    fully embedded, None when it is.
+    fully embedded, None when it is; ``where`` names the element that failed
+    ("vnf 3", "vl 0->1", "ilp"), None when no one element did.
     """
 
     placement: np.ndarray
     paths: tuple[list[int] | None, ...]
     domain_revenue: np.ndarray
-    reason: str | None = None
+    reason: Reason | None = None
+    where: str | None = None
 
     @property
     def accepted(self) -> bool:
         return self.reason is None
+
+    @property
+    def reason_text(self) -> str | None:
+        """The reason as one line for people and events.jsonl, e.g. ``vnf 3: no node has the capacity``."""
+        if self.reason is None:
+            return None
+        return self.reason.value if self.where is None else f"{self.where}: {self.reason.value}"
 
     @property
     def num_vnfs_embedded(self) -> int:
@@ -62,14 +72,14 @@ class Embedding:
         arcs: list[int] = []
         arc_bw: list[int] = []
         vls_per_domain = np.zeros(substrate.num_domains, dtype=np.int64)
-        link_owner = substrate.link_owner
+        arc_owner = substrate.arc_owner
         for e, path in enumerate(self.paths):
             if path is None:
                 continue
             arcs.extend(path)
             arc_bw.extend([int(request.vl_bandwidth[e])] * len(path))
             if path:
-                owners = {int(link_owner[a >> 1]) for a in path}
+                owners = {int(arc_owner[a]) for a in path}
             else:
                 owners = {int(substrate.node_domain[self.placement[request.vl_src[e]]])}
             vls_per_domain[list(owners)] += 1
@@ -83,24 +93,24 @@ class Embedding:
         )
 
 
-def rejected(request: Request, num_domains: int, reason: str) -> Embedding:
+def rejected(request: Request, num_domains: int, reason: Reason, where: str | None = None) -> Embedding:
     return Embedding(
         placement=np.full(request.num_vnfs, -1, dtype=np.int64),
         paths=(None,) * request.num_vls,
         domain_revenue=np.zeros(num_domains),
         reason=reason,
+        where=where,
     )
 
 
 @lru_cache(maxsize=8)
 def routing_graph(substrate: Substrate) -> RoutingGraph:
-    survival = np.repeat(1.0 - substrate.link_loss, 2)
     return RoutingGraph(
         adjacency=substrate.adjacency,
         arc_dst=substrate.arc_dst.tolist(),
-        delay_ms=np.repeat(substrate.link_delay_ms, 2).tolist(),
-        survival=survival.tolist(),
-        neg_log_survival=(-np.log(survival)).tolist(),
+        delay_ms=substrate.arc_delay_ms.tolist(),
+        survival=substrate.arc_survival.tolist(),
+        neg_log_survival=substrate.arc_neg_log_survival.tolist(),
     )
 
 
@@ -157,10 +167,11 @@ def embed(
     demand_units = request.vnf_demand_units
     costs = node_costs(prices, demand_units)
     placement = cff_place(costs, node_residual, request.vnf_demand, tie_order(substrate, market.tie_break))
-    reason = None
+    reason: Reason | None = None
+    where: str | None = None
     missing = np.flatnonzero(placement < 0)
     if len(missing):
-        reason = f"vnf {missing[0]}: no node has the capacity"
+        reason, where = Reason.NO_NODE_CAPACITY, f"vnf {missing[0]}"
 
     weights = weights or ArcWeights(prices, substrate.arc_link)
     residual = arc_residual.tolist()
@@ -171,7 +182,8 @@ def embed(
         u, v = int(placement[a]), int(placement[b])
         if u < 0 or v < 0:
             paths.append(None)
-            reason = reason or f"vl {a}->{b}: an end VNF is not placed"
+            if reason is None:
+                reason, where = Reason.END_VNF_NOT_PLACED, f"vl {a}->{b}"
             continue
         bw = int(request.vl_bandwidth[e])
         path, why = route_vl(
@@ -179,17 +191,18 @@ def embed(
             float(request.vl_delay_ms[e]), float(request.vl_loss[e]), routing.fallback, routing.k,
         )  # fmt: skip
         if path is None:
-            reason = reason or f"vl {a}->{b}: {why}"
+            if reason is None:
+                reason, where = why, f"vl {a}->{b}"
         else:
             for arc in path:
                 residual[arc] -= bw
         paths.append(path)
 
     if reason is not None and market.admission == "all_or_nothing":
-        return rejected(request, substrate.num_domains, reason)
+        return rejected(request, substrate.num_domains, reason, where)
 
     revenue = domain_revenue(request, substrate, prices, placement, paths, costs)
-    return Embedding(placement=placement, paths=tuple(paths), domain_revenue=revenue, reason=reason)
+    return Embedding(placement=placement, paths=tuple(paths), domain_revenue=revenue, reason=reason, where=where)
 
 
 def domain_revenue(
@@ -210,10 +223,12 @@ def domain_revenue(
         if node >= 0:
             revenue[substrate.node_domain[node]] += costs[v, node]
     owner = substrate.link_owner
+    arc_link = substrate.arc_link_list
     for e, path in enumerate(paths):
         if path:
             price = prices.link_price(e)
             mbps = request.vl_bandwidth[e] / BW_UNIT
             for arc in path:
-                revenue[owner[arc >> 1]] += price[arc >> 1] * mbps
+                link = arc_link[arc]
+                revenue[owner[link]] += price[link] * mbps
     return revenue

@@ -23,6 +23,7 @@ from scipy.sparse import csr_array
 
 from mdembed.embedding.client import Embedding, domain_revenue, node_costs, rejected
 from mdembed.embedding.prices import Prices
+from mdembed.embedding.reasons import Reason
 from mdembed.network.substrate import BW_UNIT, Substrate
 from mdembed.workload.requests import Request
 
@@ -43,13 +44,11 @@ class MilpResult:
 
 @dataclass(frozen=True, eq=False)
 class _Arcs:
-    """Per-substrate arrays the model is built from, computed once."""
+    """The node-arc incidence the model is built from, computed once per substrate."""
 
     incidence_rows: np.ndarray  # (2A,) node of each +1 / -1 entry of the node-arc incidence
     incidence_data: np.ndarray  # (2A,) +1 where the arc leaves, -1 where it enters
     incidence_arcs: np.ndarray  # (2A,)
-    delay_ms: np.ndarray  # (A,)
-    neg_log_survival: np.ndarray  # (A,) -log(1 - loss), additive along a path
 
 
 @lru_cache(maxsize=8)
@@ -60,8 +59,6 @@ def _arcs(substrate: Substrate) -> _Arcs:
         incidence_rows=np.concatenate([substrate.arc_src, substrate.arc_dst]),
         incidence_data=np.concatenate([np.ones(a), -np.ones(a)]),
         incidence_arcs=np.concatenate([arcs, arcs]),
-        delay_ms=np.repeat(substrate.link_delay_ms, 2).astype(np.float64),
-        neg_log_survival=-np.log1p(-np.repeat(substrate.link_loss, 2).astype(np.float64)),
     )
 
 
@@ -109,8 +106,8 @@ def build_model(
     # QoS, per VL and arc
     delay_bound = np.asarray(request.vl_delay_ms, dtype=np.float64)
     loss_bound = loss_budget(request.vl_loss)
-    delay_coef, delay_rhs = _qos_rows(k.delay_ms, delay_bound)
-    loss_coef, loss_rhs = _qos_rows(k.neg_log_survival, loss_bound)
+    delay_coef, delay_rhs = _qos_rows(substrate.arc_delay_ms, delay_bound)
+    loss_coef, loss_rhs = _qos_rows(substrate.arc_neg_log1p_loss, loss_bound)
     slack = 1.0 + QOS_TOLERANCE - qos_margin
     delay_rhs, loss_rhs = delay_rhs * slack + QOS_TOLERANCE, loss_rhs * slack + QOS_TOLERANCE
 
@@ -202,8 +199,7 @@ def simple_path(substrate: Substrate, chosen: np.ndarray, src: int, dst: int) ->
 
 def _meets_qos(request: Request, substrate: Substrate, paths: list[list[int]]) -> bool:
     """The client's own checks, sum of delays and 1 - prod(1 - loss), with the model's tiny slack."""
-    delay = np.repeat(substrate.link_delay_ms, 2)
-    survival = np.repeat(1.0 - substrate.link_loss, 2)
+    delay, survival = substrate.arc_delay_ms, substrate.arc_survival
     for e, path in enumerate(paths):
         d_bound, l_bound = float(request.vl_delay_ms[e]), float(request.vl_loss[e])
         if sum(delay[a] for a in path) > d_bound * (1 + QOS_TOLERANCE) + QOS_TOLERANCE:
@@ -244,11 +240,11 @@ def milp_embed(
         left = max(time_limit_s - (time.perf_counter() - start), 1e-3)
         res = _solve(c, constraints, ub, left)
         if res.status == 2:
-            return _nothing(request, substrate, "infeasible", "ilp: infeasible", start)
+            return _nothing(request, substrate, "infeasible", Reason.INFEASIBLE, start)
         if res.status not in (0, 1):
             raise RuntimeError(f"ilp: HiGHS failed: {res.message}")
         if res.x is None:
-            return _nothing(request, substrate, "timeout", "ilp: no solution within the time limit", start)
+            return _nothing(request, substrate, "timeout", Reason.TIME_LIMIT, start)
         chosen = res.x > 0.5
         placement = chosen[: n * nn].reshape(n, nn).argmax(axis=1).astype(np.int64)
         arcs = chosen[n * nn :].reshape(request.num_vls, -1)
@@ -261,12 +257,12 @@ def milp_embed(
         if _meets_qos(request, substrate, paths):
             break
     else:
-        return _nothing(request, substrate, "infeasible", "ilp: infeasible", start)
+        return _nothing(request, substrate, "infeasible", Reason.INFEASIBLE, start)
     earned = domain_revenue(request, substrate, prices, placement, paths)
     embedding = Embedding(placement=placement, paths=tuple(paths), domain_revenue=earned)
     status = "optimal" if res.status == 0 else "feasible"
     return MilpResult(status, embedding, float(earned.sum()), time.perf_counter() - start)
 
 
-def _nothing(request: Request, substrate: Substrate, status: str, reason: str, start: float) -> MilpResult:
-    return MilpResult(status, rejected(request, substrate.num_domains, reason), None, time.perf_counter() - start)
+def _nothing(request: Request, substrate: Substrate, status: str, reason: Reason, start: float) -> MilpResult:
+    return MilpResult(status, rejected(request, substrate.num_domains, reason, "ilp"), None, time.perf_counter() - start)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import heapq
 from typing import Iterator, NamedTuple, Sequence
 
+from mdembed.embedding.reasons import Reason
+
 Adjacency = Sequence[Sequence[tuple[int, int]]]  # adjacency[u] = ((v, arc), ...)
 
 _NO_ARCS: frozenset[int] = frozenset()
@@ -173,7 +175,7 @@ def route_vl(
     loss_bound: float,
     fallback: str = "k_shortest",
     k: int = 5,
-) -> tuple[list[int] | None, str | None]:
+) -> tuple[list[int] | None, Reason | None]:
     """The least-price path that meets both bounds, or None and why not.
 
     When the least-price path breaks a bound, ``fallback="k_shortest"`` tries
@@ -183,10 +185,10 @@ def route_vl(
     """
     path = least_price_path(graph.adjacency, weight, residual, bandwidth, src, dst)
     if path is None:
-        return None, "no path has enough bandwidth"
+        return None, Reason.NO_BANDWIDTH
     if meets_qos(path, delay_bound_ms, loss_bound, graph.delay_ms, graph.survival):
         return path, None
-    why = "delay bound" if path_delay_ms(path, graph.delay_ms) > delay_bound_ms else "loss bound"
+    why = Reason.DELAY_BOUND if path_delay_ms(path, graph.delay_ms) > delay_bound_ms else Reason.LOSS_BOUND
     if (
         fallback == "k_shortest"
         and k > 1
@@ -197,4 +199,4 @@ def route_vl(
         for _, candidate in zip(range(k - 1), paths):
             if meets_qos(candidate, delay_bound_ms, loss_bound, graph.delay_ms, graph.survival):
                 return candidate, None
-    return None, f"no path tried meets the {why}"
+    return None, why

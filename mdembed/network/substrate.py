@@ -76,12 +76,56 @@ class Substrate:
     def arc_bandwidth(self) -> np.ndarray:
         return np.repeat(self.link_bandwidth, 2)
 
+    @cached_property
+    def arc_link_list(self) -> list[int]:
+        """:attr:`arc_link` as Python ints: per-arc loops over paths index it far faster than an array."""
+        return self.arc_link.tolist()
+
+    @cached_property
+    def arc_delay_ms(self) -> np.ndarray:
+        """Each arc has its link's propagation delay: a path's delay is the sum over its arcs."""
+        return np.repeat(self.link_delay_ms, 2)
+
+    @cached_property
+    def arc_survival(self) -> np.ndarray:
+        """1 - loss of each arc: a path's loss is 1 - the product over its arcs (DESIGN 4.4)."""
+        return np.repeat(1.0 - self.link_loss, 2)
+
+    @cached_property
+    def arc_neg_log_survival(self) -> np.ndarray:
+        """-log(:attr:`arc_survival`): additive along a path, so Dijkstra can find the least-loss path.
+
+        Differs from :attr:`arc_neg_log1p_loss` in the last bits: routing and
+        the MILP each keep their own, so no result moves.
+        """
+        return -np.log(self.arc_survival)
+
+    @cached_property
+    def arc_neg_log1p_loss(self) -> np.ndarray:
+        """-log(1 - loss) as -log1p(-loss), the form of the MILP's loss budgets, so its loss rows compare like with like."""
+        return -np.log1p(-np.repeat(self.link_loss, 2))
+
+    @cached_property
+    def domain_nodes(self) -> tuple[np.ndarray, ...]:
+        """Ascending nodes of each domain: what a domain sees of the substrate (DESIGN 2)."""
+        return tuple(np.flatnonzero(self.node_domain == d) for d in range(self.num_domains))
+
+    @cached_property
+    def domain_links(self) -> tuple[np.ndarray, ...]:
+        """Ascending links each domain owns and prices."""
+        return tuple(np.flatnonzero(self.link_owner == d) for d in range(self.num_domains))
+
+    @cached_property
+    def domain_arcs(self) -> tuple[np.ndarray, ...]:
+        """Ascending arcs of each domain's links: both directions of every link it owns."""
+        return tuple(np.flatnonzero(self.arc_owner == d) for d in range(self.num_domains))
+
     def path_nodes(self, src: int, arcs: list[int]) -> list[int]:
         """Node sequence of a path given as arcs; ``[src]`` for an empty path."""
-        ends = self.link_ends
+        dst = self.arc_dst
         nodes = [src]
         for a in arcs:
-            nodes.append(int(ends[a >> 1, 1 - (a & 1)]))
+            nodes.append(int(dst[a]))
         return nodes
 
 
