@@ -25,6 +25,11 @@ Definitions (each column of metrics.csv and key of summary.json):
 - ``jain_index``: Jain's fairness index of the domains' node utilization at
   the window's end (1 = perfectly balanced; 1 when nothing is used).
 - ``decision_time_ms_*``: wall time of the algorithm's decision per request.
+- ``learner_*`` (training windows only): the learner's own diagnostics at the
+  window's end, added by the training loop (:mod:`mdembed.training`); for
+  DDPG ``learner_updates`` (gradient steps so far), ``learner_noise_sigma``
+  (exploration noise), ``learner_critic_loss`` and ``learner_actor_loss``
+  (of the last update, mean over domains).
 """
 
 from __future__ import annotations

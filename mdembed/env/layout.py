@@ -39,9 +39,9 @@ class DomainLayout:
         self.vl_slots = MAX_VLS if slot_prices else 1
         node_prices = self.vnf_slots * NUM_NODE_RESOURCES  # prices per own node
         self.num_domains = substrate.num_domains
-        self.nodes = [np.flatnonzero(substrate.node_domain == d) for d in range(self.num_domains)]
-        self.links = [np.flatnonzero(substrate.link_owner == d) for d in range(self.num_domains)]
-        self.arcs = [np.sort(np.concatenate([2 * links, 2 * links + 1])) for links in self.links]
+        self.nodes = substrate.domain_nodes
+        self.links = substrate.domain_links
+        self.arcs = substrate.domain_arcs
         self.action_dims = [len(n) * node_prices + len(l) * self.vl_slots for n, l in zip(self.nodes, self.links)]
         self.state_dims = [
             (len(n) * NUM_NODE_RESOURCES + len(a)) if observe_own_state else 0 for n, a in zip(self.nodes, self.arcs)
