@@ -18,7 +18,7 @@ from mdembed.embedding.prices import Prices
 from mdembed.embedding.reasons import Reason
 from mdembed.embedding.routing import k_least_price_paths, least_price_path, route_vl
 from mdembed.metrics import MetricsRecorder
-from mdembed.network.substrate import BW_UNIT, NODE_UNIT, SubstrateState
+from mdembed.network.substrate import BW_UNIT, NODE_UNIT
 from mdembed.agents.registry import Algorithm
 from mdembed.occupancy import Occupancy
 from mdembed.simulation import simulate

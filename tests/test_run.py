@@ -285,7 +285,8 @@ def test_a_bad_dc_setting_writes_nothing(tmp_path, key, value):
 
 def test_the_command_line_writes_no_result_file_on_a_bad_learner_setting(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "mdembed.run", "experiment=smoke", "algorithm=ddpg", "algorithm.gamma=2", f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "-m", "mdembed.run", "experiment=smoke", "algorithm=ddpg", "algorithm.gamma=2",
+         f"hydra.run.dir={tmp_path}"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2

@@ -60,7 +60,8 @@ def collect(root: Path) -> tuple[pd.DataFrame, list[Path]]:
     if not root.is_dir():
         raise MdembedError(f"{root} is not a directory")
     summaries = {p: json.loads(p.read_text()) for p in sorted(root.rglob("summary.json"))}
-    rows = [_job_row(p, summary) for p, summary in summaries.items() if summary.get("scenario", MARKET_SCENARIO) == MARKET_SCENARIO]
+    market = {p: s for p, s in summaries.items() if s.get("scenario", MARKET_SCENARIO) == MARKET_SCENARIO}
+    rows = [_job_row(p, summary) for p, summary in market.items()]
     failed = sorted(p.parent for p in root.rglob("error.txt") if not (p.parent / "summary.json").exists())
     if not rows and summaries:
         raise MdembedError(f"no multi-domain run under {root}, only data-centre runs (python -m mdembed.plot draws theirs)")

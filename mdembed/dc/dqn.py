@@ -162,7 +162,9 @@ class DQNAgent:
             return int(self.rng.integers(NUM_ACTIONS))
         return int(self.q_values(obs).argmax())
 
-    def observe(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool) -> dict[str, float] | None:
+    def observe(
+        self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool
+    ) -> dict[str, float] | None:
         """Store a transition; update every ``update_every`` steps once learning has started. The loss, if updated."""
         s = self.settings
         self.replay.add(obs, action, reward, next_obs, terminated)

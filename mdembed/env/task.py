@@ -24,7 +24,6 @@ from mdembed.env.market import MarketEnv
 from mdembed.metrics import MetricsRecorder
 
 
-
 class MarketTrainingTask:
     """``steps`` training requests of seed ``seed`` through a :class:`MarketEnv` sharing the learner's layout."""
 
