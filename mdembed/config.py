@@ -200,7 +200,7 @@ MARKET_SCENARIO = "market"  # the multi-domain scenario; a summary.json without 
 # other key decides the results: it goes into run_settings.json, a finished run is kept by
 # skip_completed only if those match, and a checkpoint resumes only under the same.
 CONTROL_KEYS = (
-    "progress", "overwrite", "skip_completed", "resume", "tensorboard", "hydra",
+    "progress", "overwrite", "skip_completed", "resume", "tensorboard", "keep_checkpoint", "hydra",
     "train.checkpoint_every", "dc.train.checkpoint_every",
 )  # fmt: skip
 
@@ -272,6 +272,7 @@ class Settings:
     mode: str = "train"  # train (then evaluate) | eval (evaluate `checkpoint` only)
     checkpoint: str | None = None
     resume: bool = False
+    keep_checkpoint: bool = False  # keep checkpoints/last.pt (resume state: replay buffer, optimizers) after a run finishes
     tensorboard: bool = False
     torch_threads: int | None = None  # None: torch's default (one per core)
     topology: TopologySettings = field(default_factory=TopologySettings)
@@ -350,6 +351,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
         mode=str(cfg.get("mode", "train")),
         checkpoint=None if cfg.get("checkpoint") is None else str(cfg["checkpoint"]),
         resume=bool(cfg.get("resume", False)),
+        keep_checkpoint=bool(cfg.get("keep_checkpoint", False)),
         tensorboard=bool(cfg.get("tensorboard", False)),
         torch_threads=cfg.get("torch_threads"),
         topology=section(TopologySettings, cfg.get("topology"), "topology"),

@@ -8,6 +8,7 @@ what tests call. Errors a user can cause are printed as one line
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -47,7 +48,10 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     finished = _prepare(out_dir, settings)
     if finished is not None:
         return finished
-    return job.run(out_dir)
+    summary = job.run(out_dir)
+    if not settings.keep_checkpoint:  # the run is finished: its resume state is dead weight
+        shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    return summary
 
 
 def _prepare(out_dir: Path, settings: Settings) -> dict[str, Any] | None:

@@ -8,8 +8,9 @@ agent nor a concrete environment.
 ``checkpoints/last.pt`` holds everything needed to continue exactly: the
 learner (networks, optimizers, replay buffer, noise, random states), the
 task (environment position and state, the metrics so far), the settings
-that decide the run's results and the time spent. ``policy.pt`` holds the
-learner without its replay buffer: what ``mode=eval`` needs.
+that decide the run's results and the time spent. ``policy.pt`` holds only
+what the evaluated policy needs (``mode=eval``); a finished run deletes
+``checkpoints/`` unless ``keep_checkpoint=true`` (see :mod:`mdembed.run`).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def train(learner: Learner, task: TrainingTask, settings: Settings, out_dir: Pat
             "step": task.position,
             "settings": _settings_text(settings),
             "fingerprint": task.fingerprint,
-            "learner": learner.state_dict(with_buffer=True),
+            "learner": learner.state_dict(),
             "task": task.state_dict(),
             "elapsed_s": elapsed_before + time.perf_counter() - started,
         }
@@ -120,7 +121,7 @@ def train(learner: Learner, task: TrainingTask, settings: Settings, out_dir: Pat
     wall = time.perf_counter() - started
     save_checkpoint(out_dir / "policy.pt", {
         "scenario": task.scenario, "step": task.position, "settings": _settings_text(settings),
-        "fingerprint": task.fingerprint, "learner": learner.state_dict(with_buffer=False),
+        "fingerprint": task.fingerprint, "learner": learner.policy_state_dict(),
     })  # fmt: skip
     task.close()
     done = task.position - start_step
@@ -166,4 +167,4 @@ def load_policy(learner: Learner, path: str | Path, scenario: str, fingerprint: 
             "the topology settings and the seed: use those of the training run)"
         )
     with restoring(f"checkpoint {path} does not fit this agent"):
-        learner.load_state_dict(data["learner"])
+        learner.load_policy_state_dict(data["learner"])

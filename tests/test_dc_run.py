@@ -37,7 +37,7 @@ TINY = [
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("dc")
-    return out, run(compose(TINY), out)
+    return out, run(compose(TINY + ["keep_checkpoint=true"]), out)  # the resume tests copy its last.pt
 
 
 def test_yaml_defaults_match_the_dataclass_defaults():
@@ -157,7 +157,8 @@ def test_broken_checkpoint_is_a_one_line_error(trained, tmp_path, damage):
 def test_command_line_end_to_end_and_a_corrupt_checkpoint(trained, tmp_path):
     """The real entry point: a tiny run, then resume from a truncated checkpoint: one line, exit 2."""
     args = [sys.executable, "-m", "mdembed.run", *TINY, "dc.train.episodes=2", "dc.eval.steps=100"]
-    result = subprocess.run([*args, f"hydra.run.dir={tmp_path / 'ok'}"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([*args, "keep_checkpoint=true", f"hydra.run.dir={tmp_path / 'ok'}"], capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("dc_provisioning seed 0: acceptance dqn ")
     assert (tmp_path / "ok" / "summary.json").is_file()

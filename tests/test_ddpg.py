@@ -199,7 +199,7 @@ def test_save_load_gives_identical_actions(substrate):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddpg")
-    summary = run(compose(TINY_DDPG), out)
+    summary = run(compose(TINY_DDPG + ["keep_checkpoint=true"]), out)  # the resume tests copy its last.pt
     return out, summary
 
 
@@ -310,3 +310,16 @@ def test_layout_maps_each_domains_action_onto_its_own_nodes_and_links():
     own = layout.own_states(state)
     assert own[0].tolist() == [1, 1, 1, 0.25, 0.25, 0.25, 1, 1]  # nodes 0, 2, then arcs of link 0
     assert own[1].tolist() == [1, 1, 1, 1, 0.5]  # node 1, then arcs 1->2 and 2->1
+
+
+def test_a_finished_run_keeps_the_policy_and_drops_the_resume_state(trained, tmp_path):
+    """By default a finished directory holds policy.pt (the actors only), not checkpoints/; mode=eval still reproduces."""
+    out, summary = trained
+    again = run(compose(TINY_DDPG), tmp_path / "default")
+    assert not (tmp_path / "default" / "checkpoints").exists()
+    policy = load_checkpoint(tmp_path / "default" / "policy.pt")
+    assert set(policy["learner"]) == {"actor", "shapes"}
+    assert (tmp_path / "default" / "policy.pt").stat().st_size < (out / "checkpoints" / "last.pt").stat().st_size / 5
+    assert again["acceptance_ratio"] == summary["acceptance_ratio"]  # keep_checkpoint changes no number
+    evaluated = run(compose(TINY_DDPG + ["mode=eval", f"checkpoint={tmp_path / 'default' / 'policy.pt'}"]), tmp_path / "eval")
+    assert evaluated["revenue"] == summary["revenue"] and evaluated["accepted"] == summary["accepted"]

@@ -47,7 +47,13 @@ class DriftingPrices:
     def diagnostics(self) -> dict[str, float]:
         return {"steps": self.steps, "mean_reward": float(self.mean_reward.mean())}
 
-    def state_dict(self, with_buffer: bool = True) -> dict[str, Any]:
+    def policy_state_dict(self) -> dict[str, Any]:
+        return {"mean_reward": torch.from_numpy(self.mean_reward.copy())}
+
+    def load_policy_state_dict(self, state: dict[str, Any]) -> None:
+        self.mean_reward = state["mean_reward"].numpy().copy()
+
+    def state_dict(self) -> dict[str, Any]:
         rng = json.dumps(self.rng.bit_generator.state).encode()
         return {"mean_reward": torch.from_numpy(self.mean_reward.copy()), "steps": self.steps,
                 "rng": torch.frombuffer(bytearray(rng), dtype=torch.uint8)}  # fmt: skip
@@ -68,7 +74,8 @@ def setup(extra: list[str] = ()) -> tuple[DriftingPrices, MarketTrainingTask, An
 
 def test_learners_follow_the_protocol():
     assert isinstance(DriftingPrices(setup()[1].layout, 0), Learner)
-    assert {"act", "observe", "diagnostics", "state_dict", "load_state_dict"} <= set(dir(DDPG)) & set(dir(DQNAgent))
+    protocol = {"act", "observe", "diagnostics", "state_dict", "load_state_dict", "policy_state_dict", "load_policy_state_dict"}
+    assert protocol <= set(dir(DDPG)) & set(dir(DQNAgent))
 
 
 def test_a_new_learner_trains_through_the_loop_with_checkpoints_and_diagnostics(tmp_path):
@@ -83,7 +90,8 @@ def test_a_new_learner_trains_through_the_loop_with_checkpoints_and_diagnostics(
     policy = load_checkpoint(tmp_path / "policy.pt")
     fresh, task2, _ = setup()
     load_policy(fresh, tmp_path / "policy.pt", "market", task2.fingerprint)
-    assert fresh.steps == 60 and policy["fingerprint"] == task.fingerprint
+    assert np.array_equal(fresh.mean_reward, learner.mean_reward) and policy["fingerprint"] == task.fingerprint
+    assert set(policy["learner"]) == {"mean_reward"}  # what the policy needs, not the resume state
 
 
 def test_a_policy_from_another_substrate_or_scenario_is_refused(tmp_path):

@@ -305,8 +305,8 @@ class DDPG:
 
     # --- checkpoints --------------------------------------------------------
 
-    def state_dict(self, with_buffer: bool = True) -> dict[str, Any]:
-        state = {
+    def state_dict(self) -> dict[str, Any]:
+        return {
             "actor": self.actor.state_dict(),
             "critic": self.critic.state_dict(),
             "actor_target": self.actor_target.state_dict(),
@@ -321,17 +321,18 @@ class DDPG:
             "rng": _rng_to_tensor(self.rng),
             "torch_rng": torch.get_rng_state(),
             "shapes": [self.domains, self.obs_dim, self.action_dim],
+            "buffer": self.buffer.state_dict(),
         }
-        if with_buffer:
-            state["buffer"] = self.buffer.state_dict()
-        return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def _check_shapes(self, state: dict[str, Any]) -> None:
         if list(state["shapes"]) != [self.domains, self.obs_dim, self.action_dim]:
             raise ValueError(
                 f"the checkpoint is for {state['shapes'][0]} domains with observation/action sizes "
                 f"{state['shapes'][1]}/{state['shapes'][2]}, not {self.domains} with {self.obs_dim}/{self.action_dim}"
             )
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_shapes(state)
         for name in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"):
             getattr(self, name).load_state_dict(state[name])
         self.sigma = float(state["sigma"])
@@ -341,8 +342,15 @@ class DDPG:
         self.losses = {str(k): float(v) for k, v in state["losses"].items()}
         self.rng = _rng_from_tensor(state["rng"])
         torch.set_rng_state(state["torch_rng"])
-        if "buffer" in state:
-            self.buffer.load_state_dict(state["buffer"])
+        self.buffer.load_state_dict(state["buffer"])
+
+    def policy_state_dict(self) -> dict[str, Any]:
+        """The actors alone: acting without exploration needs nothing else."""
+        return {"actor": self.actor.state_dict(), "shapes": [self.domains, self.obs_dim, self.action_dim]}
+
+    def load_policy_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_shapes(state)
+        self.actor.load_state_dict(state["actor"])
 
 
 def _rng_to_tensor(rng: np.random.Generator) -> torch.Tensor:

@@ -74,10 +74,15 @@ class Learner(Protocol):
     def diagnostics(self) -> dict[str, float]:
         """The learner's own health figures now (losses, exploration, update count), recorded per window."""
 
-    def state_dict(self, with_buffer: bool = True) -> dict[str, Any]:
-        """Everything to continue exactly (``with_buffer=False``: what evaluation needs)."""
+    def state_dict(self) -> dict[str, Any]:
+        """Everything to continue training exactly (networks, optimizers, replay buffer, random states)."""
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def policy_state_dict(self) -> dict[str, Any]:
+        """What the evaluated policy needs, nothing more (policy.pt)."""
+
+    def load_policy_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class LearningAlgorithm(Algorithm):

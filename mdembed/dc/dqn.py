@@ -200,8 +200,8 @@ class DQNAgent:
 
     # --- checkpoints ----------------------------------------------------------
 
-    def state_dict(self, with_buffer: bool = True) -> dict[str, Any]:
-        state = {
+    def state_dict(self) -> dict[str, Any]:
+        return {
             "online": self.online.state_dict(),
             "target": self.target.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -211,14 +211,15 @@ class DQNAgent:
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
             "obs_dim": self.layout.size,
+            "replay": self.replay.state_dict(),
         }
-        if with_buffer:
-            state["replay"] = self.replay.state_dict()
-        return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def _check_size(self, state: dict[str, Any]) -> None:
         if int(state["obs_dim"]) != self.layout.size:
             raise ValueError(f"the checkpoint is for observations of size {state['obs_dim']}, not {self.layout.size}")
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_size(state)
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -227,5 +228,12 @@ class DQNAgent:
         self.last_loss = float(state["last_loss"])
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-        if "replay" in state:
-            self.replay.load_state_dict(state["replay"])
+        self.replay.load_state_dict(state["replay"])
+
+    def policy_state_dict(self) -> dict[str, Any]:
+        """The online Q-network alone: the greedy policy needs nothing else."""
+        return {"online": self.online.state_dict(), "obs_dim": self.layout.size}
+
+    def load_policy_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_size(state)
+        self.online.load_state_dict(state["online"])
