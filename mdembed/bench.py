@@ -8,7 +8,13 @@ happens once before the clock starts. ``speedup_vs_networkx`` is a
 baseline measured in the same run: the same 2,000 least-price queries
 answered by ``networkx.dijkstra_path``, divided by our time.
 ``training_steps_per_s`` runs ddpg's training loop on BtEurope with all 3
-domains updating from step 32 on (torch on every core, BLAS otherwise at 1).
+domains updating from step 32 on (torch on every core, BLAS otherwise at 1),
+for each price layout (``per_slot``: the paper's; ``per_node``:
+``slot_prices=false``); ``update_ms`` and ``env_step_ms`` time the two parts
+of a training step apart (one gradient update of every domain; one market
+step with random prices, recording included). ``import_*_s`` is what a fresh
+interpreter pays to import ``mdembed.run`` alone, and with what a static
+baseline's run needs.
 The search algorithms (sa, sa_cff, ilp) are timed per decision over the
 first ``--search-requests`` requests of one online run (each decision is
 one sample; the median and p95 are over requests).
@@ -80,19 +86,24 @@ def routing_speedup(settings: Settings, queries: int, repeats: int) -> float:
     return statistics.median(ratios)
 
 
-def training_rate(steps: int, repeats: int) -> float:
+def _ddpg_settings(steps: int, slot_prices: bool) -> Settings:
+    overrides = ["topology=bteurope", "algorithm=ddpg", "progress=false", f"train.steps={steps}",
+                 f"train.checkpoint_every={steps}", "algorithm.learning_starts=32", "eval.requests=1",
+                 f"algorithm.slot_prices={str(slot_prices).lower()}"]  # fmt: skip
+    return settings_from_config(compose(overrides))
+
+
+def training_rate(steps: int, repeats: int, slot_prices: bool = True) -> float:
     """Median training steps/s of ddpg on BtEurope, all domains learning from the first batch on."""
     import tempfile
     from pathlib import Path
 
+    import torch
+
     from mdembed.multidomain import training_task
     from mdembed.training import train
 
-    overrides = ["topology=bteurope", "algorithm=ddpg", "progress=false", f"train.steps={steps}",
-                 f"train.checkpoint_every={steps}", "algorithm.learning_starts=32", "eval.requests=1"]  # fmt: skip
-    settings = settings_from_config(compose(overrides))
-    import torch
-
+    settings = _ddpg_settings(steps, slot_prices)
     torch.set_num_threads(os.cpu_count() or 1)
     rates = []
     for _ in range(repeats):
@@ -101,6 +112,51 @@ def training_rate(steps: int, repeats: int) -> float:
             _, summary = train(algorithm.learner, training_task(algorithm, settings), settings, Path(tmp))
         rates.append(summary["steps_per_s"])
     return statistics.median(rates)
+
+
+def training_split(steps: int, slot_prices: bool = True) -> tuple[float, float]:
+    """Median ms of one DDPG update alone and of one environment step alone (random prices), on BtEurope.
+
+    The buffer is filled by ``steps`` environment steps first; the updates
+    then sample from it, so the two parts of a training step are timed apart.
+    """
+    import torch
+
+    from mdembed.multidomain import training_task
+
+    settings = _ddpg_settings(steps, slot_prices)
+    torch.set_num_threads(os.cpu_count() or 1)
+    algorithm = make_run(settings).algorithm
+    learner, task = algorithm.learner, training_task(algorithm, settings)
+    rng = np.random.default_rng(0)
+    env_ms = []
+    while task.position < task.total_steps:
+        obs = task.observation()
+        action = rng.uniform(-1.0, 1.0, size=(learner.domains, learner.action_dim)).astype(np.float32)
+        start = time.perf_counter()
+        next_obs, reward, terminated = task.step(action)
+        env_ms.append((time.perf_counter() - start) * 1e3)
+        learner.buffer.add(obs, action, reward, next_obs, terminated)
+    update_ms = []
+    for _ in range(steps):
+        batch = learner.buffer.sample(learner.settings.batch_size, learner.rng)
+        start = time.perf_counter()
+        learner.update(batch)
+        update_ms.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(update_ms), statistics.median(env_ms)
+
+
+def import_time(modules: str, repeats: int) -> float:
+    """Median seconds for a fresh interpreter to import ``modules`` (what a run pays before its first request)."""
+    import subprocess
+    import sys
+
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {modules}"], check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def decision_time(algorithm: str, requests: int) -> tuple[float, float]:
@@ -130,8 +186,15 @@ def main() -> None:
     for topology in ("bteurope", "kdl"):
         speedup = routing_speedup(settings_from_config(compose([f"topology={topology}"])), 2000, args.repeats)
         print(f"least_price_path_{topology}_speedup_vs_networkx {speedup:.2f} x", flush=True)
-    rate = training_rate(args.train_steps, args.repeats)
-    print(f"ddpg_bteurope_training_steps_per_s {rate:.1f} steps/s", flush=True)
+    for slot_prices, layout in ((True, "per_slot"), (False, "per_node")):
+        rate = training_rate(args.train_steps, args.repeats, slot_prices)
+        print(f"ddpg_bteurope_{layout}_training_steps_per_s {rate:.1f} steps/s", flush=True)
+        update_ms, env_ms = training_split(args.train_steps, slot_prices)
+        print(f"ddpg_bteurope_{layout}_update_ms {update_ms:.2f} ms", flush=True)
+        print(f"ddpg_bteurope_{layout}_env_step_ms {env_ms:.3f} ms", flush=True)
+    print(f"import_mdembed_run_s {import_time('mdembed.run', args.repeats):.2f} s", flush=True)
+    static = import_time("mdembed.run, mdembed.multidomain", args.repeats)
+    print(f"import_static_baseline_run_s {static:.2f} s", flush=True)
     for algorithm in ("sa", "sa_cff", "ilp"):
         median, p95 = decision_time(algorithm, args.search_requests)
         print(f"{algorithm}_bteurope_decision_time_median {median:.2f} ms", flush=True)
