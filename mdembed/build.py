@@ -38,7 +38,10 @@ def algorithm_spec(settings: Settings) -> tuple[AlgorithmSpec, Any]:
 
 
 def make_algorithm(settings: Settings, substrate: Substrate) -> Algorithm:
-    spec, params = algorithm_spec(settings)
+    return _build_algorithm(*algorithm_spec(settings), settings, substrate)
+
+
+def _build_algorithm(spec: AlgorithmSpec, params: Any, settings: Settings, substrate: Substrate) -> Algorithm:
     context = Context(
         substrate=substrate,
         market=settings.market,
@@ -52,9 +55,9 @@ def make_algorithm(settings: Settings, substrate: Substrate) -> Algorithm:
 
 
 def make_run(settings: Settings) -> Run:
-    algorithm_spec(settings)  # an unknown name or a bad algorithm.* key fails before any work
+    spec, params = algorithm_spec(settings)  # an unknown name or a bad algorithm.* key fails before any work
     substrate = make_substrate(settings.topology, settings.seed)
-    algorithm = make_algorithm(settings, substrate)
+    algorithm = _build_algorithm(spec, params, settings, substrate)
     evaluation = dataclasses.replace(settings.workload, num_requests=settings.eval.requests)
     requests = generate_workload(evaluation, settings.seed)
     return Run(substrate=substrate, requests=requests, algorithm=algorithm)

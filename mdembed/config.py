@@ -220,13 +220,16 @@ def result_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested settings (control keys ignored on both sides)."""
-    if not prefix:
-        old, new = (result_settings(x) if isinstance(x, dict) else x for x in (old, new))
+def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two settings (control keys ignored on both sides, so a
+    file written when other keys counted as control still compares)."""
+    return _differences(result_settings(old), result_settings(new), "")
+
+
+def _differences(old: Any, new: Any, prefix: str) -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         keys = sorted(set(old) | set(new))
-        return [d for k in keys for d in differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+        return [d for k in keys for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
     return [] if old == new else [prefix.rstrip(".")]
 
 

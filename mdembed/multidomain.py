@@ -106,8 +106,6 @@ def plan(config: Mapping[str, Any], settings: Settings) -> MarketJob:
     spec, _ = algorithm_spec(settings)
     if not spec.learns and (settings.mode == "eval" or settings.resume):
         raise ConfigError(f"algorithm {spec.name} does not learn: mode=eval and resume=true are for learning algorithms")
-    if settings.mode == "eval" and not Path(settings.checkpoint).is_file():
-        raise ConfigError(f"checkpoint {settings.checkpoint} does not exist")
     return MarketJob(settings, spec, make_run(settings))
 
 

@@ -44,6 +44,8 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
 
         torch.set_num_threads(settings.torch_threads)
     job = scenario.plan(cfg, settings)
+    if settings.mode == "eval" and not Path(settings.checkpoint).is_file():
+        raise ConfigError(f"checkpoint {settings.checkpoint} does not exist")
     out_dir = Path(out_dir)
     finished = _prepare(out_dir, settings)
     if finished is not None:

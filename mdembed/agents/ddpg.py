@@ -62,7 +62,7 @@ class DDPGSettings:
     slot_prices: bool = True  # a price per VNF/VL slot (DESIGN 4.2); false: one per node resource and per link
 
     def __post_init__(self) -> None:
-        for key in ("actor_lr", "critic_lr", "tau", "reward_scale", "noise_decay"):
+        for key in ("actor_lr", "critic_lr", "tau", "reward_scale"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"algorithm.{key} must be positive, got {getattr(self, key)}")
         if not 0 <= self.gamma <= 1:

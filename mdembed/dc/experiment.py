@@ -30,7 +30,6 @@ from mdembed.dc.dqn import DQNAgent, epsilon
 from mdembed.dc.env import DataCentreEnv
 from mdembed.dc.metrics import DCRecorder
 from mdembed.dc.settings import PHASES, DCSettings, dc_settings_from_config
-from mdembed.errors import ConfigError
 from mdembed.io import write_csv, write_json
 from mdembed.progress import Progress
 from mdembed.seeding import stream
@@ -205,11 +204,8 @@ class DCJob:
 
 
 def plan(config: Mapping[str, Any], settings: Settings) -> DCJob:
-    """Check every ``dc.*`` setting and the mode; nothing is written."""
-    dc = dc_settings_from_config(config)
-    if settings.mode == "eval" and not Path(settings.checkpoint).is_file():
-        raise ConfigError(f"checkpoint {settings.checkpoint} does not exist")
-    return DCJob(settings, dc)
+    """Check every ``dc.*`` setting; nothing is written."""
+    return DCJob(settings, dc_settings_from_config(config))
 
 
 def report(summary: Mapping[str, Any], out_dir: Path) -> str:
