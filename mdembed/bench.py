@@ -10,9 +10,10 @@ answered by ``networkx.dijkstra_path``, divided by our time.
 ``training_steps_per_s`` runs ddpg's training loop on BtEurope with all 3
 domains updating from step 32 on (torch on every core, BLAS otherwise at 1),
 for each price layout (``per_slot``: the paper's; ``per_node``:
-``slot_prices=false``); ``update_ms`` and ``env_step_ms`` time the two parts
-of a training step apart (one gradient update of every domain; one market
-step with random prices, recording included). ``import_*_s`` is what a fresh
+``slot_prices=false``) and each device torch sees (``cpu``; ``cuda`` on a
+GPU machine); ``update_ms`` and ``env_step_ms`` time the two parts of a
+training step apart (one gradient update of every domain, the GPU
+synchronized; one market step with random prices, recording included). ``import_*_s`` is what a fresh
 interpreter pays to import ``mdembed.run`` alone, and with what a static
 baseline's run needs.
 The search algorithms (sa, sa_cff, ilp) are timed per decision over the
@@ -86,14 +87,21 @@ def routing_speedup(settings: Settings, queries: int, repeats: int) -> float:
     return statistics.median(ratios)
 
 
-def _ddpg_settings(steps: int, slot_prices: bool) -> Settings:
+def _ddpg_settings(steps: int, slot_prices: bool, device: str = "cpu") -> Settings:
     overrides = ["topology=bteurope", "algorithm=ddpg", "progress=false", f"train.steps={steps}",
                  f"train.checkpoint_every={steps}", "algorithm.learning_starts=32", "eval.requests=1",
-                 f"algorithm.slot_prices={str(slot_prices).lower()}"]  # fmt: skip
+                 f"algorithm.slot_prices={str(slot_prices).lower()}", f"device={device}"]  # fmt: skip
     return settings_from_config(compose(overrides))
 
 
-def training_rate(steps: int, repeats: int, slot_prices: bool = True) -> float:
+def _synchronize(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def training_rate(steps: int, repeats: int, slot_prices: bool = True, device: str = "cpu") -> float:
     """Median training steps/s of ddpg on BtEurope, all domains learning from the first batch on."""
     import tempfile
     from pathlib import Path
@@ -103,7 +111,7 @@ def training_rate(steps: int, repeats: int, slot_prices: bool = True) -> float:
     from mdembed.multidomain import training_task
     from mdembed.training import train
 
-    settings = _ddpg_settings(steps, slot_prices)
+    settings = _ddpg_settings(steps, slot_prices, device)
     torch.set_num_threads(os.cpu_count() or 1)
     rates = []
     for _ in range(repeats):
@@ -114,7 +122,7 @@ def training_rate(steps: int, repeats: int, slot_prices: bool = True) -> float:
     return statistics.median(rates)
 
 
-def training_split(steps: int, slot_prices: bool = True) -> tuple[float, float]:
+def training_split(steps: int, slot_prices: bool = True, device: str = "cpu") -> tuple[float, float]:
     """Median ms of one DDPG update alone and of one environment step alone (random prices), on BtEurope.
 
     The buffer is filled by ``steps`` environment steps first; the updates
@@ -124,7 +132,7 @@ def training_split(steps: int, slot_prices: bool = True) -> tuple[float, float]:
 
     from mdembed.multidomain import training_task
 
-    settings = _ddpg_settings(steps, slot_prices)
+    settings = _ddpg_settings(steps, slot_prices, device)
     torch.set_num_threads(os.cpu_count() or 1)
     algorithm = make_run(settings).algorithm
     learner, task = algorithm.learner, training_task(algorithm, settings)
@@ -139,11 +147,20 @@ def training_split(steps: int, slot_prices: bool = True) -> tuple[float, float]:
         learner.buffer.add(obs, action, reward, next_obs, terminated)
     update_ms = []
     for _ in range(steps):
-        batch = learner.buffer.sample(learner.settings.batch_size, learner.rng)
+        idx = learner.rng.integers(0, learner.buffer.size, size=learner.settings.batch_size)
+        _synchronize(device)
         start = time.perf_counter()
-        learner.update(batch)
+        learner.update_slots(idx)
+        _synchronize(device)
         update_ms.append((time.perf_counter() - start) * 1e3)
     return statistics.median(update_ms), statistics.median(env_ms)
+
+
+def _devices() -> list[str]:
+    """The CPU, and the GPU when torch sees one."""
+    import torch
+
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
 
 def import_time(modules: str, repeats: int) -> float:
@@ -186,12 +203,14 @@ def main() -> None:
     for topology in ("bteurope", "kdl"):
         speedup = routing_speedup(settings_from_config(compose([f"topology={topology}"])), 2000, args.repeats)
         print(f"least_price_path_{topology}_speedup_vs_networkx {speedup:.2f} x", flush=True)
-    for slot_prices, layout in ((True, "per_slot"), (False, "per_node")):
-        rate = training_rate(args.train_steps, args.repeats, slot_prices)
-        print(f"ddpg_bteurope_{layout}_training_steps_per_s {rate:.1f} steps/s", flush=True)
-        update_ms, env_ms = training_split(args.train_steps, slot_prices)
-        print(f"ddpg_bteurope_{layout}_update_ms {update_ms:.2f} ms", flush=True)
-        print(f"ddpg_bteurope_{layout}_env_step_ms {env_ms:.3f} ms", flush=True)
+    for device in _devices():
+        for slot_prices, layout in ((True, "per_slot"), (False, "per_node")):
+            name = f"ddpg_bteurope_{layout}_{device}"
+            rate = training_rate(args.train_steps, args.repeats, slot_prices, device)
+            print(f"{name}_training_steps_per_s {rate:.1f} steps/s", flush=True)
+            update_ms, env_ms = training_split(args.train_steps, slot_prices, device)
+            print(f"{name}_update_ms {update_ms:.2f} ms", flush=True)
+            print(f"{name}_env_step_ms {env_ms:.3f} ms", flush=True)
     print(f"import_mdembed_run_s {import_time('mdembed.run', args.repeats):.2f} s", flush=True)
     static = import_time("mdembed.run, mdembed.multidomain", args.repeats)
     print(f"import_static_baseline_run_s {static:.2f} s", flush=True)

@@ -50,6 +50,7 @@ def _build_algorithm(spec: AlgorithmSpec, params: Any, settings: Settings, subst
         rng=stream(settings.seed, f"algorithm/{spec.name}"),
         agent=settings.agent,
         seed=settings.seed,
+        device=settings.device,
     )
     return spec.build(context, params)
 

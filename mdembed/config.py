@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, TypeVar
@@ -278,6 +279,7 @@ class Settings:
     keep_checkpoint: bool = False  # keep checkpoints/last.pt (resume state: replay buffer, optimizers) after a run finishes
     tensorboard: bool = False
     torch_threads: int | None = None  # None: torch's default (one per core)
+    device: str = "cpu"  # where learners compute: cpu | cuda | cuda:N | auto (the GPU when there is one)
     topology: TopologySettings = field(default_factory=TopologySettings)
     workload: WorkloadSettings = field(default_factory=WorkloadSettings)
     market: MarketSettings = field(default_factory=MarketSettings)
@@ -292,6 +294,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.torch_threads is not None and (int(self.torch_threads) != self.torch_threads or self.torch_threads < 1):
             raise ConfigError(f"torch_threads must be a positive integer or null, got {self.torch_threads}")
+        if not re.fullmatch(r"cpu|auto|cuda(:[0-9]+)?", str(self.device)):
+            raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.mode == "eval" and not self.checkpoint:
@@ -357,6 +361,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
         keep_checkpoint=bool(cfg.get("keep_checkpoint", False)),
         tensorboard=bool(cfg.get("tensorboard", False)),
         torch_threads=cfg.get("torch_threads"),
+        device=str(cfg.get("device", "cpu")),
         topology=section(TopologySettings, cfg.get("topology"), "topology"),
         workload=section(WorkloadSettings, cfg.get("workload"), "workload"),
         market=section(MarketSettings, cfg.get("market"), "market"),

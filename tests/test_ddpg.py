@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import crash_step_after
 from pettingzoo.test import parallel_api_test
 
-from helpers import crash_step_after
-
-from mdembed.agents.ddpg import DDPG, DDPGSettings, ReplayBuffer, StackedLinear, soft_update
+from mdembed.agents.ddpg import DDPG, DDPGSettings, ReplayBuffer
+from mdembed.agents.networks import StackedLinear, soft_update
 from mdembed.build import make_substrate
 from mdembed.config import settings_from_config
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout

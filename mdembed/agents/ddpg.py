@@ -18,217 +18,162 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from mdembed.agents.registry import LEARNER, Algorithm, Context, LearningAlgorithm, register
-from mdembed.config import ConfigError, set_whole
+from mdembed.agents.ddpg_settings import DDPGSettings
+from mdembed.agents.device import resolve_device
+from mdembed.agents.networks import TENSOR_SIZE, Actor, Critic, soft_update
+from mdembed.agents.registry import Context, LearningAlgorithm
 from mdembed.embedding.client import Embedding
-from mdembed.env.layout import TENSOR_SIZE, DomainLayout
+from mdembed.env.layout import DomainLayout
 from mdembed.env.quotes import embed_quotes
 from mdembed.network.substrate import SubstrateState
 from mdembed.transitions import TransitionBuffer
 from mdembed.workload.requests import Request
-from mdembed.workload.tensor import TENSOR_SHAPE, request_tensor
-
-NOISE_KINDS = ("gaussian", "ou")
+from mdembed.workload.tensor import request_tensor
 
 
-@dataclass(frozen=True)
-class DDPGSettings:
-    """Hyperparameters; the paper's where it gives them (Adam, lrs, gamma, tau, batch, 300 units)."""
+class Losses(Mapping[str, float]):
+    """The last update's losses (mean over domains), read from the device only when asked for."""
 
-    actor_lr: float = 1e-4
-    critic_lr: float = 1e-3
-    gamma: float = 0.99
-    tau: float = 0.001
-    batch_size: int = 32
-    hidden: int = 300  # units of every fully connected layer
-    conv_channels: tuple[int, int, int] = (8, 16, 16)  # the critic's 3 conv layers, kernels (4,4), (2,2), (5,5)
-    buffer_size: int = 20_000
-    learning_starts: int = 500  # random prices and no updates before this many steps
-    reward_scale: float = 0.01  # revenue x this is what the critic regresses
-    noise: str = "gaussian"  # gaussian | ou (Ornstein-Uhlenbeck), on the normalized action
-    noise_sigma: float = 0.3
-    noise_sigma_min: float = 0.02
-    noise_decay: float = 0.9999  # sigma x this per step, down to noise_sigma_min
-    ou_theta: float = 0.15
-    slot_prices: bool = True  # a price per VNF/VL slot (DESIGN 4.2); false: one per node resource and per link
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.tensors = tensors
 
-    def __post_init__(self) -> None:
-        for key in ("actor_lr", "critic_lr", "tau", "reward_scale"):
-            if not getattr(self, key) > 0:
-                raise ConfigError(f"algorithm.{key} must be positive, got {getattr(self, key)}")
-        if not 0 <= self.gamma <= 1:
-            raise ConfigError(f"algorithm.gamma must lie in [0, 1], got {self.gamma}")
-        if self.tau > 1:
-            raise ConfigError(f"algorithm.tau must lie in (0, 1], got {self.tau}")
-        for key in ("batch_size", "hidden", "buffer_size"):
-            set_whole(self, "algorithm", key)
-        set_whole(self, "algorithm", "learning_starts", minimum=0)
-        channels = tuple(int(c) for c in self.conv_channels)
-        if len(channels) != 3 or min(channels) < 1:
-            raise ConfigError(f"algorithm.conv_channels must be 3 positive integers, got {list(self.conv_channels)}")
-        object.__setattr__(self, "conv_channels", channels)
-        if self.noise not in NOISE_KINDS:
-            raise ConfigError(f"algorithm.noise must be one of {', '.join(NOISE_KINDS)}, got {self.noise!r}")
-        for key in ("noise_decay", "ou_theta"):
-            if not 0 < getattr(self, key) <= 1:
-                raise ConfigError(f"algorithm.{key} must lie in (0, 1], got {getattr(self, key)}")
-        if not 0 <= self.noise_sigma_min <= self.noise_sigma:
-            raise ConfigError("algorithm.noise_sigma_min must lie in [0, noise_sigma]")
+    def __getitem__(self, key: str) -> float:
+        return float(self.tensors[key].item())
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tensors)
 
-class StackedLinear(nn.Module):
-    """D independent linear layers: (D, B, in) -> (D, B, out)."""
-
-    def __init__(self, domains: int, in_features: int, out_features: int) -> None:
-        super().__init__()
-        bound = 1.0 / math.sqrt(in_features)
-        self.weight = nn.Parameter(torch.empty(domains, in_features, out_features).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(domains, 1, out_features).uniform_(-bound, bound))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
-
-
-class StackedConv2d(nn.Module):
-    """D independent 'same'-padded convolutions as one grouped convolution: (B, D*C_in, H, W) -> (B, D*C_out, H, W)."""
-
-    def __init__(self, domains: int, in_channels: int, out_channels: int, kernel: tuple[int, int]) -> None:
-        super().__init__()
-        self.domains = domains
-        bound = 1.0 / math.sqrt(in_channels * kernel[0] * kernel[1])
-        self.weight = nn.Parameter(torch.empty(domains * out_channels, in_channels, *kernel).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(domains * out_channels).uniform_(-bound, bound))
-        (kh, kw) = kernel  # 'same' padding; an even kernel gets the extra row/column after (as PyTorch does)
-        self.padding = ((kw - 1) // 2, kw // 2, (kh - 1) // 2, kh // 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, self.padding), self.weight, self.bias, groups=self.domains)
-
-
-class Actor(nn.Module):
-    """Observation -> 300 -> 300 -> normalized prices in [-1, 1], per domain."""
-
-    def __init__(self, domains: int, obs_dim: int, action_dim: int, hidden: int) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(
-            [StackedLinear(domains, obs_dim, hidden), StackedLinear(domains, hidden, hidden)]
-        )
-        self.out = StackedLinear(domains, hidden, action_dim)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs
-        for layer in self.layers:
-            x = F.relu(layer(x))
-        return torch.tanh(self.out(x))
-
-
-class Critic(nn.Module):
-    """Q(observation, action) per domain: 3 convs on the request tensor, average pooling,
-    then a 300-unit layer that also takes the own state and the action."""
-
-    KERNELS = ((4, 4), (2, 2), (5, 5))
-
-    def __init__(self, domains: int, state_dim: int, action_dim: int, hidden: int, channels: tuple[int, int, int]) -> None:
-        super().__init__()
-        self.domains = domains
-        rows, cols, depth = TENSOR_SHAPE
-        sizes = (depth, *channels)
-        self.convs = nn.ModuleList(
-            [StackedConv2d(domains, sizes[i], sizes[i + 1], k) for i, k in enumerate(self.KERNELS)]
-        )
-        pooled = channels[-1] * (rows // 2) * (cols // 2)
-        self.hidden = StackedLinear(domains, pooled + state_dim + action_dim, hidden)
-        self.out = StackedLinear(domains, hidden, 1)
-
-    def features(self, obs: torch.Tensor) -> torch.Tensor:
-        """(D, B, F): the pooled conv features of the request tensor, then the own state."""
-        d, b, _ = obs.shape
-        rows, cols, depth = TENSOR_SHAPE
-        tensor = obs[..., :TENSOR_SIZE].reshape(d, b, rows, cols, depth)
-        x = tensor.permute(1, 0, 4, 2, 3).reshape(b, d * depth, rows, cols)  # channels first, domains grouped
-        for conv in self.convs:
-            x = F.relu(conv(x))
-        x = F.avg_pool2d(x, 2)
-        x = x.reshape(b, d, -1).transpose(0, 1)
-        return torch.cat([x, obs[..., TENSOR_SIZE:]], dim=-1)
-
-    def head(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """(D, B) Q-values from features and actions."""
-        x = torch.cat([features, action], dim=-1)
-        return self.out(F.relu(self.hidden(x))).squeeze(-1)
-
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(obs), action)
-
-
-def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """target <- tau * source + (1 - tau) * target, parameter by parameter."""
-    with torch.no_grad():
-        for t, s in zip(target.parameters(), source.parameters()):
-            t.mul_(1.0 - tau).add_(s, alpha=tau)
+    def __len__(self) -> int:
+        return len(self.tensors)
 
 
 class ReplayBuffer(TransitionBuffer):
-    """A ring buffer of transitions for all domains at once, sampled uniformly."""
+    """A ring buffer of transitions for all domains at once, sampled uniformly.
 
-    def __init__(self, capacity: int, domains: int, obs_dim: int, action_dim: int) -> None:
-        super().__init__(capacity, (domains, obs_dim), (domains, action_dim), np.float32, (domains,))
+    Given each domain's observation and action sizes, its saved state keeps
+    the request tensor once per transition (every domain sees the same one)
+    and drops the zero padding of the smaller domains; a buffer whose
+    padding is not zero (filled by hand) is saved whole.
+    """
+
+    def __init__(
+        self, capacity: int, domains: int, obs_dim: int, action_dim: int, device: torch.device | str = "cpu",
+        obs_dims: list[int] | None = None, action_dims: list[int] | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(capacity, (domains, obs_dim), (domains, action_dim), torch.float32, (domains,), device)
+        self.obs_dims = obs_dims or [obs_dim] * domains
+        self.action_dims = action_dims or [action_dim] * domains
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """A batch with a domain axis first: obs (D, B, obs_dim), reward (D, B), done (B,)."""
-        idx = rng.integers(0, self.size, size=batch_size)
+        return self.batch(rng.integers(0, self.size, size=batch_size))
+
+    def batch(self, idx: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
+        """The transitions in slots ``idx``, domain axis first."""
+        if not isinstance(idx, torch.Tensor):
+            idx = torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(self.device)
+        take = {key: getattr(self, key).index_select(0, idx) for key in ("obs", "action", "reward", "next_obs")}
         return {
-            "obs": torch.from_numpy(self.obs[idx].swapaxes(0, 1).copy()),
-            "action": torch.from_numpy(self.action[idx].swapaxes(0, 1).copy()),
-            "reward": torch.from_numpy(self.reward[idx].T.copy()),
-            "next_obs": torch.from_numpy(self.next_obs[idx].swapaxes(0, 1).copy()),
-            "done": torch.from_numpy(self.done[idx]),
+            **{key: value.transpose(0, 1).contiguous() for key, value in take.items()},
+            "done": self.done.index_select(0, idx),
         }
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        for key, dims in (("obs", self.obs_dims), ("next_obs_own", self.obs_dims), ("action", self.action_dims)):
+            state[key] = _pack(state[key], dims, key != "action")
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        shape = tuple(self.obs.shape[1:])
+        unpacked = dict(state)
+        for key, dims, width in (("obs", self.obs_dims, shape[1]), ("next_obs_own", self.obs_dims, shape[1]),
+                                 ("action", self.action_dims, self.action.shape[2])):  # fmt: skip
+            unpacked[key] = _unpack(state[key], dims, width)
+        super().load_state_dict(unpacked)
+
+
+def _pack(x: torch.Tensor, dims: list[int], shared_request: bool) -> dict[str, torch.Tensor]:
+    """(n, D, W) rows -> each domain's first dims[d] columns, side by side, and the request tensor once.
+
+    Falls back to the whole array when what it would drop is not exactly
+    zero padding (or the domains' request parts differ).
+    """
+    start = TENSOR_SIZE if shared_request else 0
+    padding_is_zero = all(not x[:, d, dim:].any() for d, dim in enumerate(dims))
+    same_request = not shared_request or bool((x[:, :, :start] == x[:, :1, :start]).all())
+    if not (padding_is_zero and same_request):
+        return {"whole": x}
+    own = torch.cat([x[:, d, start:dim] for d, dim in enumerate(dims)], dim=1)
+    return {"request": x[:, 0, :start].clone(), "own": own}
+
+
+def _unpack(packed: dict[str, torch.Tensor], dims: list[int], width: int) -> torch.Tensor:
+    if "whole" in packed:
+        return packed["whole"]
+    request, own = packed["request"], packed["own"]
+    start = request.shape[1]
+    out = torch.zeros(own.shape[0], len(dims), width, dtype=own.dtype)
+    out[:, :, :start] = request[:, None, :]
+    offset = 0
+    for d, dim in enumerate(dims):
+        out[:, d, start:dim] = own[:, offset : offset + dim - start]
+        offset += dim - start
+    return out
 
 
 class DDPG:
     """D independent DDPG learners over one layout of domains (a :class:`~mdembed.agents.registry.Learner`).
 
     Observations are the layout's stacked ones, (D, max_obs_dim); actions are
-    normalized, (D, max_action_dim) in [-1, 1].
+    normalized, (D, max_action_dim) in [-1, 1]. Networks, optimizer state and
+    the replay buffer live on ``device``; on a GPU the whole update (batch
+    gather, both losses, both backward passes, Adam and the target updates)
+    is captured once as a CUDA graph and replayed, so it is not launch-bound.
     """
 
-    def __init__(self, layout: DomainLayout, settings: DDPGSettings, seed: int) -> None:
+    GRAPH_WARMUP = 3  # eager updates on a side stream before the capture (CUDA only)
+
+    def __init__(self, layout: DomainLayout, settings: DDPGSettings, seed: int, device: torch.device | str = "cpu") -> None:
         self.layout = layout
         self.settings = settings
+        self.device = torch.device(device)
         d = layout.num_domains
         self.domains = d
         self.obs_dim = layout.max_obs_dim
         self.action_dim = layout.max_action_dim
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.actor = Actor(d, self.obs_dim, self.action_dim, settings.hidden)
-        self.critic = Critic(d, self.obs_dim - TENSOR_SIZE, self.action_dim, settings.hidden, settings.conv_channels)
+        self.actor = Actor(d, self.obs_dim, self.action_dim, settings.hidden).to(self.device)
+        critic = Critic(d, self.obs_dim - TENSOR_SIZE, self.action_dim, settings.hidden, settings.conv_channels)
+        self.critic = critic.to(self.device)
         self.actor_target = copy.deepcopy(self.actor)
         self.critic_target = copy.deepcopy(self.critic)
         for net in (self.actor_target, self.critic_target):
             net.requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=settings.actor_lr, fused=True)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=settings.critic_lr, fused=True)
+        graphs = self.device.type == "cuda"
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=settings.actor_lr, fused=True, capturable=graphs)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=settings.critic_lr, fused=True, capturable=graphs)
         mask = np.zeros((d, 1, self.action_dim), dtype=np.float32)
         for i, dim in enumerate(layout.action_dims):
             mask[i, :, :dim] = 1.0
-        self.action_mask = torch.from_numpy(mask)
-        self.buffer = ReplayBuffer(settings.buffer_size, d, self.obs_dim, self.action_dim)
+        self.mask_np = mask[:, 0, :]
+        self.action_mask = torch.from_numpy(mask).to(self.device)
+        self.buffer = ReplayBuffer(settings.buffer_size, d, self.obs_dim, self.action_dim, self.device,
+                                   layout.obs_dims, layout.action_dims)  # fmt: skip
         self.sigma = settings.noise_sigma
         self.ou_state = np.zeros((d, self.action_dim), dtype=np.float32)
         self.steps = 0
         self.updates = 0
-        self.losses: dict[str, float] = {}  # of the last update
+        self.losses: Mapping[str, float] = {}  # of the last update
+        self._graph: Any = None  # the captured update (CUDA)
+        self._graph_index = torch.zeros(settings.batch_size, dtype=torch.int64, device=self.device)
 
     # --- acting -------------------------------------------------------------
 
@@ -238,10 +183,11 @@ class DDPG:
             action = self.rng.uniform(-1.0, 1.0, size=(self.domains, self.action_dim)).astype(np.float32)
         else:
             with torch.no_grad():
-                action = self.actor(torch.from_numpy(obs)[:, None, :])[:, 0, :].numpy()
+                x = torch.from_numpy(obs).to(self.device)[:, None, :]
+                action = self.actor(x)[:, 0, :].cpu().numpy()
             if explore:
                 action = np.clip(action + self._noise(), -1.0, 1.0)
-        return action * self.action_mask[:, 0, :].numpy()
+        return action * self.mask_np
 
     def _noise(self) -> np.ndarray:
         shape = (self.domains, self.action_dim)
@@ -253,21 +199,34 @@ class DDPG:
 
     # --- learning -----------------------------------------------------------
 
-    def observe(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray, done: bool) -> dict[str, float] | None:
+    def observe(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray, done: bool) -> Mapping[str, float] | None:
         """Store a transition, decay the noise, and update once learning has started; the losses if it updated."""
         self.buffer.add(obs, action, reward * self.settings.reward_scale, next_obs, done)
         self.steps += 1
         self.sigma = max(self.settings.noise_sigma_min, self.sigma * self.settings.noise_decay)
         if self.steps < self.settings.learning_starts or self.buffer.size < self.settings.batch_size:
             return None
-        return self.update(self.buffer.sample(self.settings.batch_size, self.rng))
+        return self.update_slots(self.rng.integers(0, self.buffer.size, size=self.settings.batch_size))
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One gradient step of every domain's critic and actor, then the soft target update.
+    def update_slots(self, idx: np.ndarray) -> Mapping[str, float]:
+        """:meth:`update` on the transitions in buffer slots ``idx`` (on a GPU, through the captured graph)."""
+        if self.device.type == "cuda":
+            return self._graphed_update(idx)
+        return self.update(self.buffer.batch(idx))
+
+    def update(self, batch: dict[str, torch.Tensor]) -> Mapping[str, float]:
+        """One gradient step of every domain's critic and actor, then the soft target update."""
+        self.losses = Losses(self._learn(batch))
+        self.updates += 1
+        return self.losses
+
+    def _learn(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The update itself, tensor operations only (so a CUDA graph can capture it); the losses as tensors.
 
         Both losses are taken at the same critic parameters (as in the original
-        DDPG implementations), so the conv features of the batch are computed
-        once; the actor's gradient only flows through the critic's head.
+        DDPG implementations), so the critic's action-free part of the batch
+        (conv features, own state) is computed once; the actor's gradient only
+        flows through the critic's action term.
         """
         s = self.settings
         mask = self.action_mask
@@ -275,11 +234,11 @@ class DDPG:
             next_action = self.actor_target(batch["next_obs"]) * mask
             next_q = self.critic_target(batch["next_obs"], next_action)
             target = batch["reward"] + s.gamma * (1.0 - batch["done"]) * next_q
-        features = self.critic.features(batch["obs"])
-        q = self.critic.head(features, batch["action"] * mask)
+        base = self.critic.base(batch["obs"])
+        q = self.critic.head(base, batch["action"] * mask)
         critic_loss = F.mse_loss(q, target, reduction="none").mean(dim=1).sum()  # sum over independent domains
 
-        policy_q = self.critic.head(features.detach(), self.actor(batch["obs"]) * mask)
+        policy_q = self.critic.head(base.detach(), self.actor(batch["obs"]) * mask)
         actor_loss = -policy_q.mean(dim=1).sum()
         actor_grads = torch.autograd.grad(actor_loss, list(self.actor.parameters()))
 
@@ -292,16 +251,34 @@ class DDPG:
 
         soft_update(self.actor_target, self.actor, s.tau)
         soft_update(self.critic_target, self.critic, s.tau)
+        return {"critic_loss": critic_loss.detach() / self.domains, "actor_loss": actor_loss.detach() / self.domains}
+
+    def _graphed_update(self, idx: np.ndarray) -> Mapping[str, float]:
+        """:meth:`update` on the batch in slots ``idx``, through the captured CUDA graph (captured on first use)."""
+        self._graph_index.copy_(torch.from_numpy(idx))
+        if self._graph is None and self.updates < self.GRAPH_WARMUP:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                losses = self._learn(self.buffer.batch(self._graph_index))
+            torch.cuda.current_stream(self.device).wait_stream(side)
+        else:
+            if self._graph is None:
+                self.critic_opt.zero_grad(set_to_none=True)
+                self.actor_opt.zero_grad(set_to_none=True)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    self._graph_losses = self._learn(self.buffer.batch(self._graph_index))
+                self._graph = graph
+            self._graph.replay()
+            losses = self._graph_losses
+        self.losses = Losses(losses)
         self.updates += 1
-        self.losses = {
-            "critic_loss": critic_loss.item() / self.domains,
-            "actor_loss": actor_loss.item() / self.domains,
-        }
         return self.losses
 
     def diagnostics(self) -> dict[str, float]:
         """Updates so far, the exploration noise and the last update's losses (mean over domains)."""
-        return {"updates": self.updates, "noise_sigma": self.sigma, **self.losses}
+        return {"updates": self.updates, "noise_sigma": self.sigma, **dict(self.losses)}
 
     # --- checkpoints --------------------------------------------------------
 
@@ -343,6 +320,7 @@ class DDPG:
         self.rng = _rng_from_tensor(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         self.buffer.load_state_dict(state["buffer"])
+        self._graph = None  # the optimizers' state tensors were replaced: capture again
 
     def policy_state_dict(self) -> dict[str, Any]:
         """The actors alone: acting without exploration needs nothing else."""
@@ -375,7 +353,7 @@ class DDPGPricing(LearningAlgorithm):
     def __init__(self, context: Context, settings: DDPGSettings, seed: int) -> None:
         self.context = context
         self.layout = DomainLayout(context.substrate, context.agent.observe_own_state, settings.slot_prices)
-        self.learner = DDPG(self.layout, settings, seed)
+        self.learner = DDPG(self.layout, settings, seed, resolve_device(context.device))
 
     def decide(self, request: Request, state: SubstrateState) -> Embedding:
         c = self.context
@@ -383,8 +361,3 @@ class DDPGPricing(LearningAlgorithm):
         vectors = self.layout.price_vectors(self.learner.act(obs, explore=False), c.market.price_min, c.market.price_max)
         embedding, self.quoted_mean_prices = embed_quotes(self.layout, vectors, request, state, c.market, c.routing)
         return embedding
-
-
-@register("ddpg", LEARNER, DDPGSettings)
-def ddpg_pricing(context: Context, settings: DDPGSettings) -> Algorithm:
-    return DDPGPricing(context, settings, int(context.rng.integers(2**31)))

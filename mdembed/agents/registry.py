@@ -40,6 +40,7 @@ class Context:
     rng: np.random.Generator  # the algorithm's own stream of the run's seed
     agent: AgentSettings = AgentSettings()
     seed: int = 0  # the run's seed, for streams shared between algorithms (e.g. static prices)
+    device: str = "cpu"  # where a learner computes (the `device` setting)
 
 
 class Algorithm(ABC):

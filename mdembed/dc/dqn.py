@@ -55,7 +55,7 @@ class AttentionEncoder(nn.Module):
             [self.embed_global(glob)[:, None], self.embed_type(types), self.embed_chain(chains[..., 1:]),
              self.embed_pending(pending[..., 1:])], dim=1,
         )  # fmt: skip
-        always = torch.zeros(obs.shape[0], 1 + NUM_TYPES, dtype=torch.bool)
+        always = torch.zeros(obs.shape[0], 1 + NUM_TYPES, dtype=torch.bool, device=obs.device)
         absent = torch.cat([always, chains[..., 0] < 0.5, pending[..., 0] < 0.5], dim=1)
         mixed, _ = self.attention(tokens, tokens, tokens, key_padding_mask=absent, need_weights=False)
         x = self.norm1(tokens + mixed)
@@ -112,24 +112,29 @@ class DQNAgent:
     :class:`~mdembed.agents.registry.Learner`).
 
     ``train``, when given, sets the exploration of ``act(obs, explore=True)``:
-    :func:`epsilon` of the episode the agent's step count falls in.
+    :func:`epsilon` of the episode the agent's step count falls in. Networks,
+    optimizer state and the replay's transitions live on ``device``; the sum
+    tree of priorities stays on the CPU (sampling walks it with numpy).
     """
 
     def __init__(
         self, layout: ObservationLayout, settings: DQNSettings, seed: int, total_steps: int,
-        train: DCTrainSettings | None = None,
+        train: DCTrainSettings | None = None, device: torch.device | str = "cpu",
     ) -> None:  # fmt: skip
         self.layout = layout
         self.settings = settings
         self.train = train
         self.total_steps = max(1, total_steps)
+        self.device = torch.device(device)
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.online = QNetwork(layout, settings)
+        self.online = QNetwork(layout, settings).to(self.device)
         self.target = copy.deepcopy(self.online)
         self.target.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=settings.lr)
-        self.replay = PrioritizedReplay(settings.buffer_size, layout.size, settings.alpha, settings.priority_eps)
+        self.replay = PrioritizedReplay(
+            settings.buffer_size, layout.size, settings.alpha, settings.priority_eps, self.device
+        )
         self.steps = 0
         self.updates = 0
         self.last_loss = float("nan")
@@ -142,8 +147,8 @@ class DQNAgent:
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """(15,) Q-values of one observation, or (B, 15) of a batch."""
         with torch.no_grad():
-            x = torch.as_tensor(obs, dtype=torch.float32)
-            return self.online(x.reshape(-1, x.shape[-1])).numpy().reshape(*obs.shape[:-1], NUM_ACTIONS)
+            x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+            return self.online(x.reshape(-1, x.shape[-1])).cpu().numpy().reshape(*obs.shape[:-1], NUM_ACTIONS)
 
     @property
     def exploration(self) -> float:
@@ -193,7 +198,7 @@ class DQNAgent:
         loss.backward()
         nn.utils.clip_grad_norm_(self.online.parameters(), s.grad_clip)
         self.optimizer.step()
-        self.replay.update_priorities(idx, td.detach().numpy())
+        self.replay.update_priorities(idx, td.detach().cpu().numpy())
         self.updates += 1
         self.last_loss = float(loss.item())
         return self.last_loss

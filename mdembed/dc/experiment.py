@@ -32,6 +32,7 @@ from mdembed.dc.metrics import DCRecorder
 from mdembed.dc.settings import PHASES, DCSettings, dc_settings_from_config
 from mdembed.io import write_csv, write_json
 from mdembed.progress import Progress
+from mdembed.agents.device import resolve_device
 from mdembed.seeding import stream
 from mdembed.training import load_policy, train
 
@@ -44,9 +45,10 @@ def make_env(dc: DCSettings, steps: int, workload_stream: str) -> DataCentreEnv:
     return DataCentreEnv(dc.datacentre, dc.workload, steps, a.max_chains, a.max_pending, workload_stream)
 
 
-def make_agent(dc: DCSettings, seed: int) -> DQNAgent:
+def make_agent(dc: DCSettings, seed: int, device: str = "cpu") -> DQNAgent:
     layout = make_env(dc, 1, "train").layout
-    return DQNAgent(layout, dc.agent, int(stream(seed, "dc/agent").integers(2**31)), dc.train.steps, dc.train)
+    agent_seed = int(stream(seed, "dc/agent").integers(2**31))
+    return DQNAgent(layout, dc.agent, agent_seed, dc.train.steps, dc.train, resolve_device(device))
 
 
 class DCTrainingTask:
@@ -163,7 +165,7 @@ def relative_change(dqn: float, baseline: float) -> float:
 
 def run_dc(settings: Settings, dc: DCSettings, out_dir: Path) -> dict[str, Any]:
     """Train (unless ``mode=eval``), evaluate both policies, write metrics.csv and summary.json."""
-    agent = make_agent(dc, settings.seed)
+    agent = make_agent(dc, settings.seed, settings.device)
     tables, training = [], None
     if settings.mode == "eval":
         load_policy(agent, settings.checkpoint, SCENARIO, None)
@@ -204,8 +206,10 @@ class DCJob:
 
 
 def plan(config: Mapping[str, Any], settings: Settings) -> DCJob:
-    """Check every ``dc.*`` setting; nothing is written."""
-    return DCJob(settings, dc_settings_from_config(config))
+    """Check every ``dc.*`` setting and the device; nothing is written."""
+    dc = dc_settings_from_config(config)
+    resolve_device(settings.device)  # a missing GPU stops the run here, not after its directory is prepared
+    return DCJob(settings, dc)
 
 
 def report(summary: Mapping[str, Any], out_dir: Path) -> str:

@@ -66,8 +66,8 @@ class SumTree:
 class PrioritizedReplay(TransitionBuffer):
     """A ring buffer of (obs, action, reward, next_obs, terminated) sampled by priority."""
 
-    def __init__(self, capacity: int, obs_dim: int, alpha: float, eps: float) -> None:
-        super().__init__(capacity, (obs_dim,), action_dtype=np.int64)
+    def __init__(self, capacity: int, obs_dim: int, alpha: float, eps: float, device: torch.device | str = "cpu") -> None:
+        super().__init__(capacity, (obs_dim,), action_dtype=torch.int64, device=device)
         self.alpha = alpha
         self.eps = eps
         self.tree = SumTree(capacity)
@@ -87,14 +87,7 @@ class PrioritizedReplay(TransitionBuffer):
         values = (np.arange(batch_size) + rng.random(batch_size)) * (total / batch_size)
         idx = np.minimum(self.tree.find(values), self.size - 1)  # float rounding at the very end of the range
         weights = importance_weights(self.tree.priorities(idx) / total, self.size, beta)
-        batch = {
-            "obs": torch.from_numpy(self.obs[idx]),
-            "action": torch.from_numpy(self.action[idx]),
-            "reward": torch.from_numpy(self.reward[idx]),
-            "next_obs": torch.from_numpy(self.next_obs[idx]),
-            "done": torch.from_numpy(self.done[idx]),
-            "weights": torch.from_numpy(weights.astype(np.float32)),
-        }
+        batch = {**self.gather(idx), "weights": torch.from_numpy(weights.astype(np.float32)).to(self.device)}
         return batch, idx
 
     def update_priorities(self, idx: np.ndarray, td_errors: np.ndarray) -> None:
