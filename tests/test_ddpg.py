@@ -78,7 +78,7 @@ def test_soft_update_by_hand():
         target.weight[:] = torch.tensor([[-1.0, 0.0]])
         target.bias[:] = 1.0
     soft_update(target, source, tau=0.25)
-    # 0.25 * source + 0.75 * target
+    # target + 0.25 * (source - target)
     assert target.weight.tolist() == [[-0.5, 0.5]]
     assert target.bias.tolist() == [1.5]
 

@@ -118,7 +118,7 @@ class Critic(nn.Module):
         sizes = (depth, *channels)
         self.convs = nn.ModuleList(
             [StackedConv2d(domains, sizes[i], sizes[i + 1], k) for i, k in enumerate(CONV_KERNELS)]
-        )
+        ).to(memory_format=torch.channels_last)  # oneDNN's channels-last kernels are faster on 6x6 maps
         self.pooled_dim = channels[-1] * (rows // 2) * (cols // 2)
         self.state_dim = state_dim
         self.hidden = SplitLinear(domains, (self.pooled_dim, state_dim, action_dim), hidden)
@@ -130,6 +130,7 @@ class Critic(nn.Module):
         rows, cols, depth = TENSOR_SHAPE
         tensor = obs[..., :TENSOR_SIZE].reshape(d, b, rows, cols, depth)
         x = tensor.permute(1, 0, 4, 2, 3).reshape(b, d * depth, rows, cols)  # channels first, domains grouped
+        x = x.contiguous(memory_format=torch.channels_last)
         for conv in self.convs:
             x = F.relu(conv(x))
         return F.avg_pool2d(x, 2).reshape(b, d, -1).transpose(0, 1)
@@ -155,8 +156,6 @@ class Critic(nn.Module):
 
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """target <- (1 - tau) * target + tau * source, every parameter at once."""
+    """target <- (1 - tau) * target + tau * source, as target + tau * (source - target): one pass over every parameter."""
     with torch.no_grad():
-        params = list(target.parameters())
-        torch._foreach_mul_(params, 1.0 - tau)
-        torch._foreach_add_(params, list(source.parameters()), alpha=tau)
+        torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
