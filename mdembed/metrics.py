@@ -29,7 +29,14 @@ Definitions (each column of metrics.csv and key of summary.json):
   window's end, added by the training loop (:mod:`mdembed.training`); for
   DDPG ``learner_updates`` (gradient steps so far), ``learner_noise_sigma``
   (exploration noise), ``learner_critic_loss`` and ``learner_actor_loss``
-  (of the last update, mean over domains).
+  (of the last update, mean over domains), and per domain, averaged over
+  the window's updates (each on its batch of 32): ``learner_domain{d}_at_bounds``
+  (share of the actor's outputs within 1% of the price range from a bound:
+  1 is a saturated actor whose tanh passes no gradient),
+  ``learner_domain{d}_dq_da`` (mean |dQ/da| over the domain's prices, the
+  gradient its actor follows), ``learner_domain{d}_q`` (mean Q(s, a), in
+  revenue x ``reward_scale``), ``learner_domain{d}_critic_loss`` and
+  ``learner_domain{d}_actor_loss``.
 """
 
 from __future__ import annotations

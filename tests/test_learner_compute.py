@@ -217,3 +217,32 @@ def test_cuda_learner_follows_the_cpu_one(layout):
 def test_a_static_baseline_run_does_not_import_torch():
     code = "import sys, mdembed.run, mdembed.multidomain; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+def test_window_diagnostics_measure_saturation_and_the_actors_gradient(layout):
+    learner = DDPG(layout, DDPGSettings(learning_starts=0, batch_size=8), seed=0)
+    fill(learner, 20)
+    with torch.no_grad():  # a saturated actor: every price at the upper bound, whatever the observation
+        learner.actor.out.weight.zero_()
+        learner.actor.out.bias.fill_(10.0)
+    batch = learner.buffer.sample(8, np.random.default_rng(0))
+    before = copy.deepcopy(learner)
+    action = (before.actor(batch["obs"]) * before.action_mask).requires_grad_(True)
+    q = reference_q(before.critic, batch["obs"], action)
+    (dq_da,) = torch.autograd.grad(q.sum(), action)
+    batch_q = reference_q(before.critic, batch["obs"], batch["action"] * before.action_mask)  # the stored actions
+    learner.update(batch)
+    figures = learner.diagnostics()
+    for d, dim in enumerate(layout.action_dims):
+        assert figures[f"domain{d}_at_bounds"] == 1.0
+        assert figures[f"domain{d}_dq_da"] == pytest.approx(dq_da[d, :, :dim].abs().mean().item(), rel=1e-4)
+        assert figures[f"domain{d}_q"] == pytest.approx(batch_q[d].mean().item(), rel=1e-4)
+    assert np.mean([figures[f"domain{d}_critic_loss"] for d in range(layout.num_domains)]) == pytest.approx(
+        figures["critic_loss"], rel=1e-5
+    )
+    with torch.no_grad():  # an actor in the middle of the range
+        learner.actor.out.bias.zero_()
+    learner.update(batch)
+    assert all(learner.diagnostics()[f"domain{d}_at_bounds"] == 0.0 for d in range(layout.num_domains))
+    assert learner.diagnostics()["domain0_at_bounds"] == 0.0  # no update since: the last window's figures again

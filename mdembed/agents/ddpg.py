@@ -36,6 +36,15 @@ from mdembed.transitions import TransitionBuffer
 from mdembed.workload.requests import Request
 from mdembed.workload.tensor import request_tensor
 
+BOUND = 0.98  # a normalized action at |a| >= this lies within 1% of the price range from a bound
+WINDOW_FIGURES = (
+    "at_bounds",  # share of the actor's real outputs (padding excluded) within 1% of a price bound, on the batch
+    "dq_da",  # mean |dQ/da| over the actor's real outputs: the gradient the actor gets (0 when saturated critics are flat)
+    "q",  # mean Q(s, a) of the batch: the critic's estimate of the (scaled) return
+    "critic_loss",  # the domain's TD loss
+    "actor_loss",  # the domain's -mean Q(s, actor(s))
+)
+
 
 class Losses(Mapping[str, float]):
     """The last update's losses (mean over domains), read from the device only when asked for."""
@@ -172,6 +181,9 @@ class DDPG:
         self.steps = 0
         self.updates = 0
         self.losses: Mapping[str, float] = {}  # of the last update
+        self._window = torch.zeros(len(WINDOW_FIGURES), d, device=self.device)  # summed over the window's updates
+        self._window_updates = 0
+        self._window_figures: dict[str, float] = {}  # of the last window that had updates
         self._graph: Any = None  # the captured update (CUDA)
         self._graph_index = torch.zeros(settings.batch_size, dtype=torch.int64, device=self.device)
 
@@ -218,6 +230,7 @@ class DDPG:
         """One gradient step of every domain's critic and actor, then the soft target update."""
         self.losses = Losses(self._learn(batch))
         self.updates += 1
+        self._window_updates += 1
         return self.losses
 
     def _learn(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -238,9 +251,21 @@ class DDPG:
         q = self.critic.head(base, batch["action"] * mask)
         critic_loss = F.mse_loss(q, target, reduction="none").mean(dim=1).sum()  # sum over independent domains
 
-        policy_q = self.critic.head(base.detach(), self.actor(batch["obs"]) * mask)
+        policy = self.actor(batch["obs"])
+        policy_action = policy * mask
+        policy_q = self.critic.head(base.detach(), policy_action)
         actor_loss = -policy_q.mean(dim=1).sum()
-        actor_grads = torch.autograd.grad(actor_loss, list(self.actor.parameters()))
+        *actor_grads, action_grad = torch.autograd.grad(actor_loss, [*self.actor.parameters(), policy_action])
+
+        with torch.no_grad():  # this update's health, per domain, summed into the window's
+            per_action = mask.sum(dim=(1, 2)) * policy.shape[1]  # (D,) real action entries in the batch
+            self._window.add_(torch.stack([
+                ((policy.abs() >= BOUND) * mask).sum(dim=(1, 2)) / per_action,
+                (action_grad.abs() * mask).sum(dim=(1, 2)) * policy.shape[1] / per_action,  # the loss is -mean_b Q
+                q.mean(dim=1),
+                F.mse_loss(q, target, reduction="none").mean(dim=1),
+                -policy_q.mean(dim=1),
+            ]))  # fmt: skip
 
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
@@ -274,11 +299,21 @@ class DDPG:
             losses = self._graph_losses
         self.losses = Losses(losses)
         self.updates += 1
+        self._window_updates += 1
         return self.losses
 
     def diagnostics(self) -> dict[str, float]:
-        """Updates so far, the exploration noise and the last update's losses (mean over domains)."""
-        return {"updates": self.updates, "noise_sigma": self.sigma, **dict(self.losses)}
+        """Updates so far, the exploration noise, the last update's losses (mean over domains), and per
+        domain the :data:`WINDOW_FIGURES` averaged over the updates since the previous call (those of the
+        last window with updates when there were none since)."""
+        if self._window_updates:
+            means = (self._window / self._window_updates).cpu().numpy()
+            self._window_figures = {
+                f"domain{d}_{name}": float(means[i, d]) for i, name in enumerate(WINDOW_FIGURES) for d in range(self.domains)
+            }
+            self._window.zero_()
+            self._window_updates = 0
+        return {"updates": self.updates, "noise_sigma": self.sigma, **dict(self.losses), **self._window_figures}
 
     # --- checkpoints --------------------------------------------------------
 
@@ -299,6 +334,9 @@ class DDPG:
             "torch_rng": torch.get_rng_state(),
             "shapes": [self.domains, self.obs_dim, self.action_dim],
             "buffer": self.buffer.state_dict(),
+            "window": self._window.cpu().clone(),
+            "window_updates": self._window_updates,
+            "window_figures": dict(self._window_figures),
         }
 
     def _check_shapes(self, state: dict[str, Any]) -> None:
@@ -320,6 +358,9 @@ class DDPG:
         self.rng = _rng_from_tensor(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         self.buffer.load_state_dict(state["buffer"])
+        self._window.copy_(state["window"])
+        self._window_updates = int(state["window_updates"])
+        self._window_figures = {str(k): float(v) for k, v in state["window_figures"].items()}
         self._graph = None  # the optimizers' state tensors were replaced: capture again
 
     def policy_state_dict(self) -> dict[str, Any]:
