@@ -60,10 +60,11 @@ class TransitionBuffer:
         self.size = min(self.size + 1, self.capacity)
         return i
 
-    def gather(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
-        """The transitions in slots ``idx``, on the buffer's device."""
-        index = torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(self.device)
-        return {key: getattr(self, key).index_select(0, index) for key in FIELDS}
+    def gather(self, idx: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
+        """The transitions in slots ``idx`` (an array, or an index tensor already on the device), on the buffer's device."""
+        if not isinstance(idx, torch.Tensor):
+            idx = torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(self.device)
+        return {key: getattr(self, key).index_select(0, idx) for key in FIELDS}
 
     def _linked(self) -> torch.Tensor:
         """(size,) whether slot i's next observation equals the observation of the slot written after it."""

@@ -14,10 +14,10 @@ import torch.nn.functional as F
 
 from mdembed.agents.ddpg import DDPG, DDPGSettings, ReplayBuffer
 from mdembed.agents.device import resolve_device
-from mdembed.agents.networks import CONV_KERNELS, TENSOR_SIZE, Critic, SplitLinear, StackedLinear
+from mdembed.agents.networks import CONV_KERNELS, Critic, SplitLinear, StackedLinear
 from mdembed.build import make_substrate
 from mdembed.config import Settings, settings_from_config
-from mdembed.env.layout import DomainLayout
+from mdembed.env.layout import TENSOR_SIZE, DomainLayout
 from mdembed.errors import ConfigError
 from mdembed.run import compose
 from mdembed.transitions import TransitionBuffer
@@ -189,7 +189,7 @@ def test_learners_keep_everything_on_their_device(layout):
     learner = DDPG(layout, DDPGSettings(), seed=0, device="cpu")
     tensors = [*learner.actor.parameters(), *learner.critic_target.parameters(), learner.buffer.obs, learner.action_mask]
     assert {t.device for t in tensors} == {torch.device("cpu")}
-    agent = make_agent(DCSettings(), seed=0, device="auto")
+    agent = make_agent(DCSettings(), seed=0, device=resolve_device("auto"))
     expected = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     assert {p.device.type for p in agent.online.parameters()} == {expected.type}
     assert agent.replay.obs.device.type == expected.type

@@ -26,10 +26,10 @@ import torch.nn.functional as F
 
 from mdembed.agents.ddpg_settings import DDPGSettings
 from mdembed.agents.device import resolve_device
-from mdembed.agents.networks import TENSOR_SIZE, Actor, Critic, soft_update
+from mdembed.agents.networks import Actor, Critic, soft_update
 from mdembed.agents.registry import Context, LearningAlgorithm
 from mdembed.embedding.client import Embedding
-from mdembed.env.layout import DomainLayout
+from mdembed.env.layout import TENSOR_SIZE, DomainLayout
 from mdembed.env.quotes import embed_quotes
 from mdembed.network.substrate import SubstrateState
 from mdembed.transitions import TransitionBuffer
@@ -85,13 +85,8 @@ class ReplayBuffer(TransitionBuffer):
 
     def batch(self, idx: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
         """The transitions in slots ``idx``, domain axis first."""
-        if not isinstance(idx, torch.Tensor):
-            idx = torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(self.device)
-        take = {key: getattr(self, key).index_select(0, idx) for key in ("obs", "action", "reward", "next_obs")}
-        return {
-            **{key: value.transpose(0, 1).contiguous() for key, value in take.items()},
-            "done": self.done.index_select(0, idx),
-        }
+        batch = self.gather(idx)
+        return {key: value if key == "done" else value.transpose(0, 1).contiguous() for key, value in batch.items()}
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
@@ -100,10 +95,10 @@ class ReplayBuffer(TransitionBuffer):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        shape = tuple(self.obs.shape[1:])
+        obs_width, action_width = self.obs.shape[2], self.action.shape[2]
         unpacked = dict(state)
-        for key, dims, width in (("obs", self.obs_dims, shape[1]), ("next_obs_own", self.obs_dims, shape[1]),
-                                 ("action", self.action_dims, self.action.shape[2])):  # fmt: skip
+        for key, dims, width in (("obs", self.obs_dims, obs_width), ("next_obs_own", self.obs_dims, obs_width),
+                                 ("action", self.action_dims, action_width)):  # fmt: skip
             unpacked[key] = _unpack(state[key], dims, width)
         super().load_state_dict(unpacked)
 
@@ -228,7 +223,11 @@ class DDPG:
 
     def update(self, batch: dict[str, torch.Tensor]) -> Mapping[str, float]:
         """One gradient step of every domain's critic and actor, then the soft target update."""
-        self.losses = Losses(self._learn(batch))
+        return self._counted(self._learn(batch))
+
+    def _counted(self, losses: dict[str, torch.Tensor]) -> Mapping[str, float]:
+        """Record one update done (eager or replayed) and its losses."""
+        self.losses = Losses(losses)
         self.updates += 1
         self._window_updates += 1
         return self.losses
@@ -249,12 +248,14 @@ class DDPG:
             target = batch["reward"] + s.gamma * (1.0 - batch["done"]) * next_q
         base = self.critic.base(batch["obs"])
         q = self.critic.head(base, batch["action"] * mask)
-        critic_loss = F.mse_loss(q, target, reduction="none").mean(dim=1).sum()  # sum over independent domains
+        domain_critic_loss = F.mse_loss(q, target, reduction="none").mean(dim=1)
+        critic_loss = domain_critic_loss.sum()  # over independent domains
 
         policy = self.actor(batch["obs"])
         policy_action = policy * mask
         policy_q = self.critic.head(base.detach(), policy_action)
-        actor_loss = -policy_q.mean(dim=1).sum()
+        domain_actor_loss = -policy_q.mean(dim=1)
+        actor_loss = domain_actor_loss.sum()
         *actor_grads, action_grad = torch.autograd.grad(actor_loss, [*self.actor.parameters(), policy_action])
 
         with torch.no_grad():  # this update's health, per domain, summed into the window's
@@ -263,8 +264,8 @@ class DDPG:
                 ((policy.abs() >= BOUND) * mask).sum(dim=(1, 2)) / per_action,
                 (action_grad.abs() * mask).sum(dim=(1, 2)) * policy.shape[1] / per_action,  # the loss is -mean_b Q
                 q.mean(dim=1),
-                F.mse_loss(q, target, reduction="none").mean(dim=1),
-                -policy_q.mean(dim=1),
+                domain_critic_loss,
+                domain_actor_loss,
             ]))  # fmt: skip
 
         self.critic_opt.zero_grad(set_to_none=True)
@@ -297,10 +298,7 @@ class DDPG:
                 self._graph = graph
             self._graph.replay()
             losses = self._graph_losses
-        self.losses = Losses(losses)
-        self.updates += 1
-        self._window_updates += 1
-        return self.losses
+        return self._counted(losses)
 
     def diagnostics(self) -> dict[str, float]:
         """Updates so far, the exploration noise, the last update's losses (mean over domains), and per

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mdembed.env.layout import TENSOR_SIZE
 from mdembed.workload.tensor import TENSOR_SHAPE
 
-TENSOR_SIZE = math.prod(TENSOR_SHAPE)
 CONV_KERNELS = ((4, 4), (2, 2), (5, 5))  # the paper's critic
 
 

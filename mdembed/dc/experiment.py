@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
+import torch
 
 from mdembed import __version__
+from mdembed.agents.device import resolve_device
 from mdembed.config import Settings
 from mdembed.dc.autoscaler import ThresholdAutoscaler
 from mdembed.dc.dqn import DQNAgent, epsilon
@@ -32,7 +34,6 @@ from mdembed.dc.metrics import DCRecorder
 from mdembed.dc.settings import PHASES, DCSettings, dc_settings_from_config
 from mdembed.io import write_csv, write_json
 from mdembed.progress import Progress
-from mdembed.agents.device import resolve_device
 from mdembed.seeding import stream
 from mdembed.training import load_policy, train
 
@@ -45,10 +46,10 @@ def make_env(dc: DCSettings, steps: int, workload_stream: str) -> DataCentreEnv:
     return DataCentreEnv(dc.datacentre, dc.workload, steps, a.max_chains, a.max_pending, workload_stream)
 
 
-def make_agent(dc: DCSettings, seed: int, device: str = "cpu") -> DQNAgent:
+def make_agent(dc: DCSettings, seed: int, device: torch.device | str = "cpu") -> DQNAgent:
     layout = make_env(dc, 1, "train").layout
     agent_seed = int(stream(seed, "dc/agent").integers(2**31))
-    return DQNAgent(layout, dc.agent, agent_seed, dc.train.steps, dc.train, resolve_device(device))
+    return DQNAgent(layout, dc.agent, agent_seed, dc.train.steps, dc.train, device)
 
 
 class DCTrainingTask:
@@ -163,9 +164,9 @@ def relative_change(dqn: float, baseline: float) -> float:
     return float((dqn - baseline) / baseline) if baseline else float("nan")
 
 
-def run_dc(settings: Settings, dc: DCSettings, out_dir: Path) -> dict[str, Any]:
+def run_dc(settings: Settings, dc: DCSettings, out_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Train (unless ``mode=eval``), evaluate both policies, write metrics.csv and summary.json."""
-    agent = make_agent(dc, settings.seed, settings.device)
+    agent = make_agent(dc, settings.seed, device)
     tables, training = [], None
     if settings.mode == "eval":
         load_policy(agent, settings.checkpoint, SCENARIO, None)
@@ -200,16 +201,16 @@ class DCJob:
 
     settings: Settings
     dc: DCSettings
+    device: torch.device  # the resolved `device` setting
 
     def run(self, out_dir: Path) -> dict[str, Any]:
-        return run_dc(self.settings, self.dc, out_dir)
+        return run_dc(self.settings, self.dc, out_dir, self.device)
 
 
 def plan(config: Mapping[str, Any], settings: Settings) -> DCJob:
     """Check every ``dc.*`` setting and the device; nothing is written."""
     dc = dc_settings_from_config(config)
-    resolve_device(settings.device)  # a missing GPU stops the run here, not after its directory is prepared
-    return DCJob(settings, dc)
+    return DCJob(settings, dc, resolve_device(settings.device))  # a missing GPU stops the run here
 
 
 def report(summary: Mapping[str, Any], out_dir: Path) -> str:
