@@ -9,8 +9,8 @@ baseline measured in the same run: the same 2,000 least-price queries
 answered by ``networkx.dijkstra_path``, divided by our time.
 ``training_steps_per_s`` runs ddpg's training loop on BtEurope with all 3
 domains updating from step 32 on (torch on every core, BLAS otherwise at 1),
-for each price layout (``per_slot``: the paper's; ``per_node``:
-``slot_prices=false``) and each device torch sees (``cpu``; ``cuda`` on a
+for each price granularity (``per_slot``: the paper's, ``per_node``,
+``per_domain``; ``algorithm.prices``) and each device torch sees (``cpu``; ``cuda`` on a
 GPU machine); ``update_ms`` and ``env_step_ms`` time the two parts of a
 training step apart (one gradient update of every domain, the GPU
 synchronized; one market step with random prices, recording included). ``import_*_s`` is what a fresh
@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 
 from mdembed.build import make_run  # noqa: E402
 from mdembed.config import Settings, compose, settings_from_config  # noqa: E402
+from mdembed.env.layout import PRICE_GRANULARITIES  # noqa: E402
 from mdembed.metrics import MetricsRecorder  # noqa: E402
 from mdembed.occupancy import Occupancy  # noqa: E402
 from mdembed.simulation import simulate  # noqa: E402
@@ -87,10 +88,10 @@ def routing_speedup(settings: Settings, queries: int, repeats: int) -> float:
     return statistics.median(ratios)
 
 
-def _ddpg_settings(steps: int, slot_prices: bool, device: str = "cpu") -> Settings:
+def _ddpg_settings(steps: int, prices: str, device: str = "cpu") -> Settings:
     overrides = ["topology=bteurope", "algorithm=ddpg", "progress=false", f"train.steps={steps}",
                  f"train.checkpoint_every={steps}", "algorithm.learning_starts=32", "eval.requests=1",
-                 f"algorithm.slot_prices={str(slot_prices).lower()}", f"device={device}"]  # fmt: skip
+                 f"algorithm.prices={prices}", f"device={device}"]  # fmt: skip
     return settings_from_config(compose(overrides))
 
 
@@ -101,7 +102,7 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def training_rate(steps: int, repeats: int, slot_prices: bool = True, device: str = "cpu") -> float:
+def training_rate(steps: int, repeats: int, prices: str = "slot", device: str = "cpu") -> float:
     """Median training steps/s of ddpg on BtEurope, all domains learning from the first batch on."""
     import tempfile
     from pathlib import Path
@@ -111,7 +112,7 @@ def training_rate(steps: int, repeats: int, slot_prices: bool = True, device: st
     from mdembed.multidomain import training_task
     from mdembed.training import train
 
-    settings = _ddpg_settings(steps, slot_prices, device)
+    settings = _ddpg_settings(steps, prices, device)
     torch.set_num_threads(os.cpu_count() or 1)
     rates = []
     for _ in range(repeats):
@@ -122,7 +123,7 @@ def training_rate(steps: int, repeats: int, slot_prices: bool = True, device: st
     return statistics.median(rates)
 
 
-def training_split(steps: int, slot_prices: bool = True, device: str = "cpu") -> tuple[float, float]:
+def training_split(steps: int, prices: str = "slot", device: str = "cpu") -> tuple[float, float]:
     """Median ms of one DDPG update alone and of one environment step alone (random prices), on BtEurope.
 
     The buffer is filled by ``steps`` environment steps first; the updates
@@ -132,7 +133,7 @@ def training_split(steps: int, slot_prices: bool = True, device: str = "cpu") ->
 
     from mdembed.multidomain import training_task
 
-    settings = _ddpg_settings(steps, slot_prices, device)
+    settings = _ddpg_settings(steps, prices, device)
     torch.set_num_threads(os.cpu_count() or 1)
     algorithm = make_run(settings).algorithm
     learner, task = algorithm.learner, training_task(algorithm, settings)
@@ -204,11 +205,11 @@ def main() -> None:
         speedup = routing_speedup(settings_from_config(compose([f"topology={topology}"])), 2000, args.repeats)
         print(f"least_price_path_{topology}_speedup_vs_networkx {speedup:.2f} x", flush=True)
     for device in _devices():
-        for slot_prices, layout in ((True, "per_slot"), (False, "per_node")):
-            name = f"ddpg_bteurope_{layout}_{device}"
-            rate = training_rate(args.train_steps, args.repeats, slot_prices, device)
+        for prices in PRICE_GRANULARITIES:
+            name = f"ddpg_bteurope_per_{prices}_{device}"
+            rate = training_rate(args.train_steps, args.repeats, prices, device)
             print(f"{name}_training_steps_per_s {rate:.1f} steps/s", flush=True)
-            update_ms, env_ms = training_split(args.train_steps, slot_prices, device)
+            update_ms, env_ms = training_split(args.train_steps, prices, device)
             print(f"{name}_update_ms {update_ms:.2f} ms", flush=True)
             print(f"{name}_env_step_ms {env_ms:.3f} ms", flush=True)
     print(f"import_mdembed_run_s {import_time('mdembed.run', args.repeats):.2f} s", flush=True)

@@ -20,6 +20,11 @@ Definitions (each column of metrics.csv and key of summary.json):
   nodes) at the window's end.
 - ``domain{d}_mean_price``: the mean of every price the domain quoted
   (its whole action vector), averaged over the window's requests.
+- ``domain_price_load_spearman`` (summary, evaluation): per domain, Spearman's
+  rank correlation over the requests between the domain's node utilization
+  when the request arrived (what it observed) and the mean price it quoted;
+  positive when a domain's prices rise with its own load (NaN when its
+  prices never change).
 - ``phase``: ``train`` for a learner's training windows, ``eval`` for the
   evaluation (the only phase of a static baseline).
 - ``jain_index``: Jain's fairness index of the domains' node utilization at
@@ -83,9 +88,18 @@ class MetricsRecorder:
         self.cost = np.zeros(num_requests)
         self.decision_ns = np.zeros(num_requests, dtype=np.int64)
         self.mean_price = np.full((num_requests, d), np.nan)
+        self.load = np.full((num_requests, d), np.nan)  # node utilization each domain saw before deciding
+        self._membership = np.zeros((d, substrate.num_nodes))  # (D, N): node n belongs to domain d
+        for i, nodes in enumerate(substrate.domain_nodes):
+            self._membership[i, nodes] = 1.0
+        self._domain_capacity = self._membership @ substrate.node_capacity
         self.reasons: Counter[str] = Counter()
         self.rows: list[dict[str, Any]] = []
         self._started = time.perf_counter()
+
+    def observe(self, state: SubstrateState) -> None:
+        """Note each domain's node utilization as the next request arrives (before any decision on it)."""
+        self.load[self.count] = self._node_utilization(state)
 
     def record(
         self,
@@ -165,16 +179,24 @@ class MetricsRecorder:
             row[f"domain{d}_mean_price"] = float(column.mean()) if len(column) and not np.isnan(column).any() else float("nan")
         return row
 
+    def _node_utilization(self, state: SubstrateState) -> np.ndarray:
+        """(D,) used / capacity over each domain's nodes, mean of the 3 resources."""
+        used = self._membership @ (self.substrate.node_capacity - state.node_residual)  # (D, 3), one product
+        return (used / self._domain_capacity).mean(axis=1)
+
+    def price_load_spearman(self) -> list[float]:
+        """Per domain: rank correlation of its observed node utilization and its mean quoted price, over the requests."""
+        out = []
+        for d in range(self.substrate.num_domains):
+            both = pd.DataFrame({"load": self.load[: self.count, d], "price": self.mean_price[: self.count, d]}).dropna()
+            varies = len(both) > 2 and both.load.nunique() > 1 and both.price.nunique() > 1
+            out.append(float(both.load.corr(both.price, method="spearman")) if varies else float("nan"))
+        return out
+
     def _snapshot(self, state: SubstrateState) -> dict[str, Any]:
         s = self.substrate
-        node_used = s.node_capacity - state.node_residual
         arc_used = s.arc_bandwidth - state.arc_residual
-        node_util = np.array(
-            [
-                float((node_used[n].sum(axis=0) / s.node_capacity[n].sum(axis=0)).mean())
-                for n in s.domain_nodes
-            ]
-        )
+        node_util = self._node_utilization(state)
         row: dict[str, Any] = {"jain_index": jain_index(node_util)}
         for d, arcs in enumerate(s.domain_arcs):
             row[f"domain{d}_node_utilization"] = float(node_util[d])
@@ -215,6 +237,7 @@ class MetricsRecorder:
             "domain_hosted_vls_mean": [
                 float(np.mean([row[f"domain{d}_hosted_vls"] for row in self.rows])) for d in range(self.substrate.num_domains)
             ],
+            "domain_price_load_spearman": self.price_load_spearman(),
             "jain_index_mean": float(np.mean(jain)) if jain else float("nan"),
             "decision_time_ms_median": float(np.median(ms)),
             "decision_time_ms_p95": float(np.percentile(ms, 95)),

@@ -29,6 +29,7 @@ def simulate(
     bar = Progress(len(requests), progress, desc=recorder.phase, status=acceptance)
     for request in requests:
         occupancy.arrive(request)
+        recorder.observe(occupancy.state)
         start = clock()
         embedding = algorithm.decide(request, occupancy.state)
         elapsed = clock() - start

@@ -8,7 +8,7 @@ from mdembed import bench
 
 
 def test_training_split_times_an_update_and_an_env_step_apart():
-    update_ms, env_ms = bench.training_split(40, slot_prices=False)
+    update_ms, env_ms = bench.training_split(40, prices="node")
     assert math.isfinite(update_ms) and update_ms > 0
     assert math.isfinite(env_ms) and env_ms > 0
 

@@ -84,7 +84,7 @@ def test_soft_update_by_hand():
 
 
 def test_one_update_moves_every_network_and_targets_by_tau(substrate):
-    learner = make_learner(substrate, learning_starts=0, batch_size=8, tau=0.5)
+    learner = make_learner(substrate, learning_starts=0, batch_size=8, tau=0.5, gamma=0.99)
     rng = np.random.default_rng(1)
     before = {name: [p.detach().clone() for p in getattr(learner, name).parameters()]
               for name in ("actor", "critic", "actor_target", "critic_target")}  # fmt: skip
@@ -296,13 +296,19 @@ def test_layout_maps_each_domains_action_onto_its_own_nodes_and_links():
 
     # nodes 0, 2 in domain 0; node 1 in domain 1; links 0-1 (owner 0), 1-2 (owner 1)
     sub = make_substrate(3, [(0, 1), (1, 2)], node_domain=[0, 1, 0], link_owner=[0, 1], node_capacity=2.0)
-    layout = DomainLayout(sub, observe_own_state=True, slot_prices=False)
+    layout = DomainLayout(sub, observe_own_state=True, prices="node")
     assert layout.action_dims == [2 * 3 + 1, 1 * 3 + 1]
     prices = layout.prices([np.array([1, 2, 3, 4, 5, 6, 7.0]), np.array([8, 9, 10, 11.0])], 1.0, 10.0)
     assert prices.node[:, 0, :].tolist() == [[1, 2, 3], [8, 9, 10], [4, 5, 6]]
     assert prices.link[:, 0].tolist() == [7, 10]  # 11 clipped to price_max
-    per_slot = DomainLayout(sub, slot_prices=True)
+    per_slot = DomainLayout(sub, prices="slot")
     assert per_slot.action_dims == [2 * 18 + 15, 18 + 15]
+    per_domain = DomainLayout(sub, prices="domain")  # one price per resource and one per Mbit/s, for the whole domain
+    assert per_domain.action_dims == [4, 4]
+    prices = per_domain.prices([np.array([1, 2, 3, 4.0]), np.array([5, 6, 7, 8.0])], 1.0, 10.0)
+    assert prices.node[:, 0, :].tolist() == [[1, 2, 3], [5, 6, 7], [1, 2, 3]]
+    assert prices.link[:, 0].tolist() == [4, 8]
+    assert per_domain.mean_prices([np.array([1, 2, 3, 4.0]), np.array([5, 6, 7, 8.0])]).tolist() == [2.5, 6.5]
 
     state = SubstrateState(sub)
     state.node_residual[2] //= 4  # a quarter left on node 2

@@ -86,27 +86,101 @@ def fill(learner: DDPG, steps: int, seed: int = 1) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
-def test_update_gradients_are_plain_ddpg(layout):
-    """The restructured update (shared critic features, split hidden layer) takes textbook DDPG's gradients."""
-    learner = DDPG(layout, DDPGSettings(learning_starts=0, batch_size=16), seed=0)
+@pytest.mark.parametrize("twin", [False, True], ids=["ddpg", "twin_critics"])
+def test_update_gradients_are_plain_ddpg(layout, twin):
+    """The restructured update (shared critic features, split hidden layer) takes textbook DDPG's gradients
+    (the paper's tanh actor and discount); with twin critics both regress on the smaller target estimate (TD3)."""
+    settings = DDPGSettings(learning_starts=0, batch_size=16, gamma=0.99, bounding="tanh", twin_critics=twin)
+    learner = DDPG(layout, settings, seed=0)
     fill(learner, 40)
     batch = learner.buffer.sample(16, np.random.default_rng(4))
     before = copy.deepcopy(learner)
     s, mask = learner.settings, learner.action_mask
     with torch.no_grad():
-        next_q = reference_q(before.critic_target, batch["next_obs"], before.actor_target(batch["next_obs"]) * mask)
+        next_action = before.actor_target(batch["next_obs"]) * mask
+        next_q = torch.stack([reference_q(c, batch["next_obs"], next_action) for c in before.critic_targets]).amin(0)
         target = batch["reward"] + s.gamma * (1 - batch["done"]) * next_q
-    critic_loss = ((reference_q(before.critic, batch["obs"], batch["action"] * mask) - target) ** 2).mean(1).sum()
-    critic_grads = torch.autograd.grad(critic_loss, list(before.critic.parameters()))
+    critic_loss = sum(((reference_q(c, batch["obs"], batch["action"] * mask) - target) ** 2).mean(1).sum()
+                      for c in before.critics)  # fmt: skip
+    critic_grads = torch.autograd.grad(critic_loss, list(before.critics.parameters()))
     actor_loss = -reference_q(before.critic, batch["obs"], before.actor(batch["obs"]) * mask).mean(1).sum()
     actor_grads = torch.autograd.grad(actor_loss, list(before.actor.parameters()))
 
     losses = learner.update(batch)
     assert losses["critic_loss"] == pytest.approx(critic_loss.item() / learner.domains, rel=1e-5)
     assert losses["actor_loss"] == pytest.approx(actor_loss.item() / learner.domains, rel=1e-5)
+    for net, grads in ((learner.critics, critic_grads), (learner.actor, actor_grads)):
+        for param, grad in zip(net.parameters(), grads):
+            assert torch.allclose(param.grad, grad, rtol=1e-4, atol=1e-7)
+
+
+def test_inverted_gradients_by_hand():
+    from mdembed.agents.ddpg import INVERT_EDGE, inverted
+
+    edge = INVERT_EDGE
+    grad = torch.tensor([-1.0, -1.0, 2.0, 2.0, -1.0])  # loss gradients: negative means the step raises the action
+    action = torch.tensor([0.5, edge + 0.1, 0.0, -edge - 0.2, -edge])
+    expected = [
+        -1.0 * (edge - 0.5) / (2 * edge),  # room left up: a smaller step up
+        -1.0 * (-0.1) / (2 * edge),  # past the upper edge: the step turns down
+        2.0 * edge / (2 * edge),  # halfway: half the room down
+        2.0 * (-0.2) / (2 * edge),  # past the lower edge: the step turns up
+        -1.0,  # at the lower edge heading up: the whole range ahead
+    ]
+    assert inverted(grad, action).tolist() == pytest.approx(expected)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+def test_inverted_gradients_and_preactivation_penalty_in_an_update(layout):
+    """bounding=invert: the critic is asked at the unclipped output, its action gradient inverted at the
+    edges; the pre-activation penalty adds its own gradient. With gamma=0 the target is the reward."""
+    from mdembed.agents.ddpg import inverted
+
+    settings = DDPGSettings(learning_starts=0, batch_size=16, gamma=0.0, bounding="invert", preactivation_penalty=0.1)
+    learner = DDPG(layout, settings, seed=0)
+    fill(learner, 40)
+    batch = learner.buffer.sample(16, np.random.default_rng(4))
+    before = copy.deepcopy(learner)
+    mask = learner.action_mask
+    critic_loss = ((reference_q(before.critic, batch["obs"], batch["action"] * mask) - batch["reward"]) ** 2).mean(1).sum()
+    critic_grads = torch.autograd.grad(critic_loss, list(before.critic.parameters()))
+    z = before.actor.preactivation(batch["obs"])
+    action = z * mask
+    q = reference_q(before.critic, batch["obs"], action)
+    (grad,) = torch.autograd.grad(-q.mean(1).sum(), action, retain_graph=True)
+    real = mask.sum(dim=(1, 2)) * z.shape[1]
+    penalty = 0.1 * (((z * mask) ** 2).sum(dim=(1, 2)) / real).sum()
+    actor_grads = torch.autograd.grad((action * inverted(grad, z).detach()).sum() + penalty, list(before.actor.parameters()))
+    targets = [p.clone() for p in before.critic_target.parameters()]
+
+    learner.update(batch)
     for net, grads in ((learner.critic, critic_grads), (learner.actor, actor_grads)):
         for param, grad in zip(net.parameters(), grads):
             assert torch.allclose(param.grad, grad, rtol=1e-4, atol=1e-7)
+    assert all(torch.equal(a, b) for a, b in zip(targets, learner.critic_target.parameters()))  # no target at gamma=0
+    assert learner.act(np.full((learner.domains, learner.obs_dim), 1e4, np.float32), False).max() <= 1.0  # clipped
+
+
+def test_reward_normalization_divides_by_the_running_std(layout):
+    learner = DDPG(layout, DDPGSettings(reward_norm=True, reward_scale=0.5, learning_starts=100), seed=0)
+    obs = np.zeros((learner.domains, learner.obs_dim), np.float32)
+    for reward in ([2.0, 0.0, 4.0], [6.0, 0.0, 4.0], [4.0, 0.0, 4.0]):
+        learner.observe(obs, learner.act(obs, True), np.array(reward), obs, False)
+    # scaled rewards: domain 0 sees 1, 3, 2 (sample std 1); domain 1 never varies (left as is); domain 2 neither
+    assert learner.reward_std[:, 0].tolist() == pytest.approx([1.0, 1.0, 1.0])
+    learner.observe(obs, learner.act(obs, True), np.array([10.0, 0.0, 4.0]), obs, False)  # domain 0: 1, 3, 2, 5
+    assert learner.reward_std[0, 0].item() == pytest.approx(np.std([1, 3, 2, 5], ddof=1), rel=1e-6)
+
+
+def test_policy_delay_updates_the_actor_every_other_step(layout):
+    learner = DDPG(layout, DDPGSettings(learning_starts=0, batch_size=8, policy_delay=2, gamma=0.9), seed=0)
+    fill(learner, 20)
+    moved = []
+    for _ in range(4):
+        before = [p.clone() for p in learner.actor.parameters()]
+        learner.update(learner.buffer.sample(8, learner.rng))
+        moved.append(not all(torch.equal(a, b) for a, b in zip(before, learner.actor.parameters())))
+    assert moved == [True, False, True, False]
 
 
 def test_replay_state_is_compact_and_restores_exactly(layout):
@@ -221,7 +295,7 @@ def test_a_static_baseline_run_does_not_import_torch():
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 def test_window_diagnostics_measure_saturation_and_the_actors_gradient(layout):
-    learner = DDPG(layout, DDPGSettings(learning_starts=0, batch_size=8), seed=0)
+    learner = DDPG(layout, DDPGSettings(learning_starts=0, batch_size=8, bounding="tanh"), seed=0)
     fill(learner, 20)
     with torch.no_grad():  # a saturated actor: every price at the upper bound, whatever the observation
         learner.actor.out.weight.zero_()

@@ -54,7 +54,9 @@ def test_aggregate_reads_the_jobs_of_a_sweep(tmp_path):
     assert job.acceptance_ratio == pytest.approx(summary["acceptance_ratio"], rel=1e-9)  # CSV keeps 10 digits
     assert "topology.num_domains=3" in job.overrides
     table = pd.read_csv(sweep_dir / "aggregate.csv")
-    assert list(table.columns) == ["algorithm", "arrival_rate", "metric", "n", "mean", "ci95_low", "ci95_high"]
+    assert list(table.columns) == ["name", "algorithm", "variant", "arrival_rate", "metric", "n", "mean", "ci95_low",
+                                   "ci95_high"]  # fmt: skip
+    assert table.name.iloc[0] == "cff_3d"  # the one finished job: no override sets it apart
     row = table[table.metric == "vl_acceptance_ratio"].iloc[0]
     assert row.n == 1 and row["mean"] == pytest.approx(summary["vl_acceptance_ratio"], rel=1e-9)
     assert pd.isna(row.ci95_low)
@@ -71,6 +73,37 @@ def test_confidence_interval_by_hand():
     assert row["mean"] == pytest.approx(0.7)
     assert row.ci95_high - row["mean"] == pytest.approx(0.496828, abs=1e-6)
     assert row["mean"] - row.ci95_low == pytest.approx(0.496828, abs=1e-6)
+
+
+def test_paired_differences_by_hand():
+    import pandas as pd
+
+    from mdembed.analysis.aggregate import paired
+
+    jobs = pd.DataFrame({
+        "name": ["cff_3d"] * 3 + ["ddpg"] * 3 + ["ddpg arm=x"],
+        "seed": [1, 2, 3, 1, 2, 3, 4], "arrival_rate": [0.5] * 7, "topology": ["bteurope"] * 7,
+        "acceptance_ratio": [0.5, 0.6, 0.7, 0.6, 0.8, 0.8, 0.9],
+    })  # fmt: skip
+    table = paired(jobs, "cff_3d").set_index("name")
+    row = table.loc["ddpg"]
+    # differences 0.1, 0.2, 0.1: mean 0.13333, sd 0.057735, t(0.975, 2) = 4.302653: half-width 0.143422
+    assert (row.n, row.seeds, row.metric) == (3, "1 2 3", "acceptance_ratio")
+    assert row["mean"] == pytest.approx(0.133333, abs=1e-6)
+    assert row.ci95_low == pytest.approx(0.133333 - 0.143422, abs=1e-6)
+    assert row.ci95_high == pytest.approx(0.133333 + 0.143422, abs=1e-6)
+    assert "ddpg arm=x" not in table.index  # seed 4 has no cff_3d run: nothing to pair with
+
+
+def test_a_variant_is_the_overrides_besides_the_sweep_axes_and_those_all_jobs_share():
+    from mdembed.analysis.aggregate import name_of, variant_of
+
+    assert variant_of(["algorithm=ddpg", "seed=3", "workload.arrival_rate=0.5"]) == ""
+    assert variant_of(["arm=ddpg_domain", "seed=1", "+algorithm.gamma=0"]) == "ddpg_domain +algorithm.gamma=0"
+    assert variant_of(["arm=ddpg_domain", "seed=1", "progress=false"], frozenset({"progress=false"})) == "ddpg_domain"
+    assert name_of("ddpg", "ddpg_domain") == "ddpg_domain"
+    assert name_of("cff_3d", "cff_3d") == "cff_3d"
+    assert name_of("ddpg", "algorithm.prices=node") == "ddpg algorithm.prices=node"
 
 
 def test_aggregate_of_an_empty_directory_is_a_one_line_error(tmp_path):

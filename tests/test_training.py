@@ -66,7 +66,7 @@ class DriftingPrices:
 
 def setup(extra: list[str] = ()) -> tuple[DriftingPrices, MarketTrainingTask, Any]:
     settings = settings_from_config(compose([*OVERRIDES, *extra]))
-    layout = DomainLayout(make_substrate(settings.topology, settings.seed), slot_prices=False)
+    layout = DomainLayout(make_substrate(settings.topology, settings.seed), prices="node")
     task = MarketTrainingTask(layout, settings.workload, settings.market, settings.routing, settings.metrics,
                               settings.train.steps, settings.train.checkpoint_every, settings.seed)  # fmt: skip
     return DriftingPrices(layout, 0), task, settings

@@ -23,6 +23,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from mdembed.agents.ddpg_settings import DDPGSettings
 from mdembed.agents.device import resolve_device
@@ -36,6 +37,8 @@ from mdembed.transitions import TransitionBuffer
 from mdembed.workload.requests import Request
 from mdembed.workload.tensor import request_tensor
 
+INVERT_EDGE = 1.05  # bounding=invert inverts gradients at +-this: an output the critic wants at a bound settles
+# just past it and acts exactly at it (clipped), yet turns back as soon as the critic's gradient changes sign
 BOUND = 0.98  # a normalized action at |a| >= this lies within 1% of the price range from a bound
 WINDOW_FIGURES = (
     "at_bounds",  # share of the actor's real outputs (padding excluded) within 1% of a price bound, on the batch
@@ -44,6 +47,13 @@ WINDOW_FIGURES = (
     "critic_loss",  # the domain's TD loss
     "actor_loss",  # the domain's -mean Q(s, actor(s))
 )
+
+
+def inverted(grad: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """Inverting gradients (Hausknecht & Stone 2016): the loss gradient ``grad`` at ``action``, scaled by the room
+    left toward the edge (+-INVERT_EDGE) the descent step heads for, so it fades at the edge and reverses past it."""
+    room_up, room_down = (INVERT_EDGE - action) / (2 * INVERT_EDGE), (action + INVERT_EDGE) / (2 * INVERT_EDGE)
+    return torch.where(grad < 0, grad * room_up, grad * room_down)  # grad < 0: the step raises the action
 
 
 class Losses(Mapping[str, float]):
@@ -154,16 +164,20 @@ class DDPG:
         self.action_dim = layout.max_action_dim
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.actor = Actor(d, self.obs_dim, self.action_dim, settings.hidden).to(self.device)
-        critic = Critic(d, self.obs_dim - TENSOR_SIZE, self.action_dim, settings.hidden, settings.conv_channels)
-        self.critic = critic.to(self.device)
+        self.actor = Actor(d, self.obs_dim, self.action_dim, settings.hidden, settings.bounding,
+                           settings.layer_norm).to(self.device)  # fmt: skip
+        self.critics = nn.ModuleList([
+            Critic(d, self.obs_dim - TENSOR_SIZE, self.action_dim, settings.hidden, settings.conv_channels,
+                   settings.layer_norm) for _ in range(2 if settings.twin_critics else 1)
+        ]).to(self.device)  # fmt: skip
+        self.critic = self.critics[0]  # the one the actor follows
         self.actor_target = copy.deepcopy(self.actor)
-        self.critic_target = copy.deepcopy(self.critic)
-        for net in (self.actor_target, self.critic_target):
+        self.critic_targets = copy.deepcopy(self.critics)
+        for net in (self.actor_target, self.critic_targets):
             net.requires_grad_(False)
         graphs = self.device.type == "cuda"
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=settings.actor_lr, fused=True, capturable=graphs)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=settings.critic_lr, fused=True, capturable=graphs)
+        self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=settings.critic_lr, fused=True, capturable=graphs)
         mask = np.zeros((d, 1, self.action_dim), dtype=np.float32)
         for i, dim in enumerate(layout.action_dims):
             mask[i, :, :dim] = 1.0
@@ -172,6 +186,8 @@ class DDPG:
         self.buffer = ReplayBuffer(settings.buffer_size, d, self.obs_dim, self.action_dim, self.device,
                                    layout.obs_dims, layout.action_dims)  # fmt: skip
         self.sigma = settings.noise_sigma
+        self.reward_moments = np.zeros((3, d))  # count, mean, sum of squared deviations of the scaled rewards
+        self.reward_std = torch.ones(d, 1, device=self.device)  # what the batch's rewards are divided by
         self.ou_state = np.zeros((d, self.action_dim), dtype=np.float32)
         self.steps = 0
         self.updates = 0
@@ -181,6 +197,11 @@ class DDPG:
         self._window_figures: dict[str, float] = {}  # of the last window that had updates
         self._graph: Any = None  # the captured update (CUDA)
         self._graph_index = torch.zeros(settings.batch_size, dtype=torch.int64, device=self.device)
+
+    @property
+    def critic_target(self) -> Critic:
+        """The target of the critic the actor follows."""
+        return self.critic_targets[0]
 
     # --- acting -------------------------------------------------------------
 
@@ -208,16 +229,30 @@ class DDPG:
 
     def observe(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray, done: bool) -> Mapping[str, float] | None:
         """Store a transition, decay the noise, and update once learning has started; the losses if it updated."""
-        self.buffer.add(obs, action, reward * self.settings.reward_scale, next_obs, done)
+        scaled = reward * self.settings.reward_scale
+        self.buffer.add(obs, action, scaled, next_obs, done)
+        if self.settings.reward_norm:
+            self._track_reward(np.asarray(scaled, dtype=np.float64))
         self.steps += 1
         self.sigma = max(self.settings.noise_sigma_min, self.sigma * self.settings.noise_decay)
         if self.steps < self.settings.learning_starts or self.buffer.size < self.settings.batch_size:
             return None
         return self.update_slots(self.rng.integers(0, self.buffer.size, size=self.settings.batch_size))
 
+    def _track_reward(self, reward: np.ndarray) -> None:
+        """Welford's running moments of each domain's scaled reward, and the std the critic's targets are divided by."""
+        count, mean, m2 = self.reward_moments
+        count += 1
+        delta = reward - mean
+        mean += delta / count
+        m2 += delta * (reward - mean)
+        if count[0] > 1:
+            std = np.sqrt(m2 / (count - 1))
+            self.reward_std.copy_(torch.from_numpy(np.where(std > 1e-8, std, 1.0)[:, None].astype(np.float32)))
+
     def update_slots(self, idx: np.ndarray) -> Mapping[str, float]:
         """:meth:`update` on the transitions in buffer slots ``idx`` (on a GPU, through the captured graph)."""
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and self.settings.policy_delay == 1:
             return self._graphed_update(idx)
         return self.update(self.buffer.batch(idx))
 
@@ -238,25 +273,48 @@ class DDPG:
         Both losses are taken at the same critic parameters (as in the original
         DDPG implementations), so the critic's action-free part of the batch
         (conv features, own state) is computed once; the actor's gradient only
-        flows through the critic's action term.
+        flows through the critic's action term. With ``gamma=0`` (each request
+        a one-shot auction) the target is the reward and no target network runs.
         """
         s = self.settings
         mask = self.action_mask
-        with torch.no_grad():
-            next_action = self.actor_target(batch["next_obs"]) * mask
-            next_q = self.critic_target(batch["next_obs"], next_action)
-            target = batch["reward"] + s.gamma * (1.0 - batch["done"]) * next_q
-        base = self.critic.base(batch["obs"])
-        q = self.critic.head(base, batch["action"] * mask)
+        reward = batch["reward"] / self.reward_std
+        if s.gamma > 0:
+            with torch.no_grad():
+                next_action = self.actor_target(batch["next_obs"])
+                if s.target_noise > 0:  # TD3's target policy smoothing
+                    noise = (torch.randn_like(next_action) * s.target_noise).clamp(-2.5 * s.target_noise, 2.5 * s.target_noise)
+                    next_action = (next_action + noise).clamp(-1.0, 1.0)
+                next_action = next_action * mask
+                next_q = self.critic_targets[0](batch["next_obs"], next_action)
+                for target_critic in self.critic_targets[1:]:  # TD3: the smaller of the twin estimates
+                    next_q = torch.minimum(next_q, target_critic(batch["next_obs"], next_action))
+                target = reward + s.gamma * (1.0 - batch["done"]) * next_q
+        else:
+            target = reward
+        action = batch["action"] * mask
+        bases = [critic.base(batch["obs"]) for critic in self.critics]
+        q = self.critic.head(bases[0], action)
         domain_critic_loss = F.mse_loss(q, target, reduction="none").mean(dim=1)
+        for critic, base in zip(self.critics[1:], bases[1:]):
+            domain_critic_loss = domain_critic_loss + F.mse_loss(critic.head(base, action), target, reduction="none").mean(dim=1)
         critic_loss = domain_critic_loss.sum()  # over independent domains
 
-        policy = self.actor(batch["obs"])
+        actor_step = self.updates % s.policy_delay == 0
+        z = self.actor.preactivation(batch["obs"])
+        policy = torch.tanh(z) if s.bounding == "tanh" else z  # inverted gradients keep an unclipped output in range
         policy_action = policy * mask
-        policy_q = self.critic.head(base.detach(), policy_action)
+        policy_q = self.critic.head(bases[0].detach(), policy_action)
         domain_actor_loss = -policy_q.mean(dim=1)
-        actor_loss = domain_actor_loss.sum()
-        *actor_grads, action_grad = torch.autograd.grad(actor_loss, [*self.actor.parameters(), policy_action])
+        (action_grad,) = torch.autograd.grad(domain_actor_loss.sum(), policy_action)
+        step_grad = action_grad
+        if s.bounding == "invert":
+            step_grad = inverted(action_grad, policy)
+        surrogate = (policy_action * step_grad.detach()).sum()
+        if s.preactivation_penalty > 0:
+            real = mask.sum(dim=(1, 2)) * z.shape[1]  # (D,) real action entries in the batch
+            surrogate = surrogate + s.preactivation_penalty * ((z * mask).square().sum(dim=(1, 2)) / real).sum()
+        actor_grads = torch.autograd.grad(surrogate, list(self.actor.parameters()))
 
         with torch.no_grad():  # this update's health, per domain, summed into the window's
             per_action = mask.sum(dim=(1, 2)) * policy.shape[1]  # (D,) real action entries in the batch
@@ -271,13 +329,14 @@ class DDPG:
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
-        for param, grad in zip(self.actor.parameters(), actor_grads):
-            param.grad = grad
-        self.actor_opt.step()
-
-        soft_update(self.actor_target, self.actor, s.tau)
-        soft_update(self.critic_target, self.critic, s.tau)
-        return {"critic_loss": critic_loss.detach() / self.domains, "actor_loss": actor_loss.detach() / self.domains}
+        if actor_step:
+            for param, grad in zip(self.actor.parameters(), actor_grads):
+                param.grad = grad
+            self.actor_opt.step()
+            if s.gamma > 0:
+                soft_update(self.actor_target, self.actor, s.tau)
+                soft_update(self.critic_targets, self.critics, s.tau)
+        return {"critic_loss": critic_loss.detach() / self.domains, "actor_loss": domain_actor_loss.detach().sum() / self.domains}
 
     def _graphed_update(self, idx: np.ndarray) -> Mapping[str, float]:
         """:meth:`update` on the batch in slots ``idx``, through the captured CUDA graph (captured on first use)."""
@@ -318,9 +377,9 @@ class DDPG:
     def state_dict(self) -> dict[str, Any]:
         return {
             "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(),
+            "critic": self.critics.state_dict(),
             "actor_target": self.actor_target.state_dict(),
-            "critic_target": self.critic_target.state_dict(),
+            "critic_target": self.critic_targets.state_dict(),
             "actor_opt": self.actor_opt.state_dict(),
             "critic_opt": self.critic_opt.state_dict(),
             "sigma": self.sigma,
@@ -335,6 +394,8 @@ class DDPG:
             "window": self._window.cpu().clone(),
             "window_updates": self._window_updates,
             "window_figures": dict(self._window_figures),
+            "reward_moments": torch.from_numpy(self.reward_moments.copy()),
+            "reward_std": self.reward_std.cpu().clone(),
         }
 
     def _check_shapes(self, state: dict[str, Any]) -> None:
@@ -346,8 +407,12 @@ class DDPG:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._check_shapes(state)
-        for name in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"):
-            getattr(self, name).load_state_dict(state[name])
+        nets = {"actor": self.actor, "critic": self.critics, "actor_target": self.actor_target,
+                "critic_target": self.critic_targets, "actor_opt": self.actor_opt, "critic_opt": self.critic_opt}  # fmt: skip
+        for name, net in nets.items():
+            net.load_state_dict(state[name])
+        self.reward_moments = state["reward_moments"].numpy().copy()
+        self.reward_std.copy_(state["reward_std"])
         self.sigma = float(state["sigma"])
         self.ou_state = state["ou_state"].numpy().copy()
         self.steps = int(state["steps"])
@@ -391,7 +456,7 @@ class DDPGPricing(LearningAlgorithm):
 
     def __init__(self, context: Context, settings: DDPGSettings, seed: int) -> None:
         self.context = context
-        self.layout = DomainLayout(context.substrate, context.agent.observe_own_state, settings.slot_prices)
+        self.layout = DomainLayout(context.substrate, context.agent.observe_own_state, settings.prices)
         self.learner = DDPG(self.layout, settings, seed, resolve_device(context.device))
 
     def decide(self, request: Request, state: SubstrateState) -> Embedding:

@@ -6,17 +6,19 @@ from dataclasses import dataclass
 
 from mdembed.agents.registry import LEARNER, Algorithm, Context, register
 from mdembed.config import ConfigError, set_whole
+from mdembed.env.layout import PRICE_GRANULARITIES
 
 NOISE_KINDS = ("gaussian", "ou")
+BOUNDINGS = ("tanh", "invert")  # how the actor keeps its output in [-1, 1]
 
 
 @dataclass(frozen=True)
 class DDPGSettings:
-    """Hyperparameters; the paper's where it gives them (Adam, lrs, gamma, tau, batch, 300 units)."""
+    """Hyperparameters: the paper's (Adam, lrs, tau, batch, 300 units) with the study's prices, gamma and bounding."""
 
     actor_lr: float = 1e-4
     critic_lr: float = 1e-3
-    gamma: float = 0.99
+    gamma: float = 0.0  # each request is nearly a one-shot auction (the paper: 0.99)
     tau: float = 0.001
     batch_size: int = 32
     hidden: int = 300  # units of every fully connected layer
@@ -29,12 +31,32 @@ class DDPGSettings:
     noise_sigma_min: float = 0.02
     noise_decay: float = 0.9999  # sigma x this per step, down to noise_sigma_min
     ou_theta: float = 0.15
-    slot_prices: bool = True  # a price per VNF/VL slot (DESIGN 4.2); false: one per node resource and per link
+    prices: str = "domain"  # slot | node | domain: what one quoted price covers (DESIGN 4.2; env/layout.py)
+    # Remedies for a saturating actor (tanh and the rest off: the paper's DDPG):
+    bounding: str = "invert"  # tanh: squash the output; invert: linear output clipped, gradients inverted at the bounds
+    preactivation_penalty: float = 0.0  # x mean squared pre-activation of the actor's output, added to its loss
+    layer_norm: bool = False  # layer normalization (no affine) after every hidden layer of actor and critic
+    reward_norm: bool = False  # divide each domain's rewards by their running standard deviation
+    twin_critics: bool = False  # TD3: two critics per domain, the target takes their minimum
+    target_noise: float = 0.0  # TD3: Gaussian noise on the target action (normalized units), clipped at 2x this
+    policy_delay: int = 1  # TD3: one actor and target update per this many critic updates
 
     def __post_init__(self) -> None:
         for key in ("actor_lr", "critic_lr", "tau", "reward_scale"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"algorithm.{key} must be positive, got {getattr(self, key)}")
+        if self.prices not in PRICE_GRANULARITIES:
+            raise ConfigError(f"algorithm.prices must be one of {', '.join(PRICE_GRANULARITIES)}, got {self.prices!r}")
+        if self.bounding not in BOUNDINGS:
+            raise ConfigError(f"algorithm.bounding must be one of {', '.join(BOUNDINGS)}, got {self.bounding!r}")
+        for key in ("preactivation_penalty", "target_noise"):
+            value = getattr(self, key)
+            if not 0 <= value < float("inf"):
+                raise ConfigError(f"algorithm.{key} must be a finite non-negative number, got {value}")
+        for key in ("layer_norm", "reward_norm", "twin_critics"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"algorithm.{key} must be true or false, got {getattr(self, key)!r}")
+        set_whole(self, "algorithm", "policy_delay")
         if not 0 <= self.gamma <= 1:
             raise ConfigError(f"algorithm.gamma must lie in [0, 1], got {self.gamma}")
         if self.tau > 1:

@@ -90,30 +90,52 @@ class SplitLinear(nn.Module):
         return torch.baddbmm(self.bias, torch.cat(parts, dim=-1), torch.cat(list(self.weights), dim=1))
 
 
-class Actor(nn.Module):
-    """Observation -> 300 -> 300 -> normalized prices in [-1, 1], per domain."""
+def _normalized(x: torch.Tensor, layer_norm: bool) -> torch.Tensor:
+    return F.layer_norm(x, x.shape[-1:]) if layer_norm else x
 
-    def __init__(self, domains: int, obs_dim: int, action_dim: int, hidden: int) -> None:
+
+class Actor(nn.Module):
+    """Observation -> 300 -> 300 -> normalized prices in [-1, 1], per domain.
+
+    ``bounding="tanh"`` squashes the output layer's pre-activation (the
+    paper's actor); ``"invert"`` clips it instead, and the learner inverts
+    the action gradients that push beyond a bound (Hausknecht & Stone 2016),
+    so an output at a bound still gets a gradient that can bring it back.
+    """
+
+    def __init__(self, domains: int, obs_dim: int, action_dim: int, hidden: int, bounding: str = "tanh",
+                 layer_norm: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.layers = nn.ModuleList(
             [StackedLinear(domains, obs_dim, hidden), StackedLinear(domains, hidden, hidden)]
         )
         self.out = StackedLinear(domains, hidden, action_dim)
+        self.bounding = bounding
+        self.layer_norm = layer_norm
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+    def preactivation(self, obs: torch.Tensor) -> torch.Tensor:
+        """The output layer's value before bounding."""
         x = obs
         for layer in self.layers:
-            x = F.relu(layer(x))
-        return torch.tanh(self.out(x))
+            x = F.relu(_normalized(layer(x), self.layer_norm))
+        return self.out(x)
+
+    def bound(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(z) if self.bounding == "tanh" else z.clamp(-1.0, 1.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.bound(self.preactivation(obs))
 
 
 class Critic(nn.Module):
     """Q(observation, action) per domain: 3 convs on the request tensor, average pooling,
     then a 300-unit layer that also takes the own state and the action."""
 
-    def __init__(self, domains: int, state_dim: int, action_dim: int, hidden: int, channels: tuple[int, int, int]) -> None:
+    def __init__(self, domains: int, state_dim: int, action_dim: int, hidden: int, channels: tuple[int, int, int],
+                 layer_norm: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.domains = domains
+        self.layer_norm = layer_norm
         rows, cols, depth = TENSOR_SHAPE
         sizes = (depth, *channels)
         self.convs = nn.ModuleList(
@@ -144,7 +166,7 @@ class Critic(nn.Module):
 
     def head(self, base: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """(D, B) Q-values from :meth:`base` and the actions."""
-        return self.out(F.relu(self.hidden.part(action, 2, base))).squeeze(-1)
+        return self.out(F.relu(_normalized(self.hidden.part(action, 2, base), self.layer_norm))).squeeze(-1)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.head(self.base(obs), action)
@@ -152,7 +174,7 @@ class Critic(nn.Module):
     def reference(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """The same Q as :meth:`forward` in the textbook form: one product over the concatenated input."""
         hidden = self.hidden.reference(self.pooled(obs), self.own_state(obs), action)
-        return self.out(F.relu(hidden)).squeeze(-1)
+        return self.out(F.relu(_normalized(hidden, self.layer_norm))).squeeze(-1)
 
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:

@@ -5,9 +5,20 @@ Hydra's ``.hydra/config.yaml`` and ``overrides.yaml`` beside it) and writes
 
 - ``DIR/jobs.csv``: one row per job: algorithm, arrival rate, seed, its
   overrides, and the summary's scalar metrics;
-- ``DIR/aggregate.csv``: one row per algorithm, arrival rate and metric: the
-  number of jobs, the mean and a 95% confidence interval (Student t over seeds;
-  empty with a single job).
+- ``DIR/aggregate.csv``: one row per algorithm, variant, arrival rate and
+  metric: the number of jobs, the mean and a 95% confidence interval (Student
+  t over seeds; empty with a single job);
+- ``DIR/paired.csv`` (``--baseline NAME``, default ``cff_3d`` when the
+  directory holds it): per other algorithm, variant, arrival rate and metric,
+  the per-seed differences to the baseline on the same workload (same seed,
+  arrival rate and topology): their number, mean and 95% interval. Pairing
+  removes the workload's share of the seed-to-seed spread.
+
+A job's *variant* is what sets it apart from the directory's other jobs
+besides the sweep axes (seed, arrival rate, algorithm): its overrides that
+not every job shares, space-separated; a study's ``arm=NAME`` override
+reads as NAME. Its *name*, the label of tables and
+figures, is the arm, or the algorithm followed by the variant.
 
 Jobs that failed (an ``error.txt`` and no ``summary.json``) are listed on
 stderr and left out, and so are data-centre runs (``scenario=dc_provisioning``,
@@ -35,7 +46,22 @@ METRICS = (
     "acceptance_ratio", "vnf_acceptance_ratio", "vl_acceptance_ratio", "revenue", "cost", "revenue_to_cost",
     "jain_index_mean", "decision_time_ms_median", "decision_time_ms_p95",
 )  # fmt: skip
-GROUP = ["algorithm", "arrival_rate"]
+GROUP = ["algorithm", "variant", "arrival_rate"]
+AXES = ("seed", "workload.arrival_rate", "algorithm")  # the overrides a sweep varies over seeds and loads
+PAIR_KEY = ["arrival_rate", "seed", "topology"]  # two jobs with these equal ran the same workload
+
+
+def variant_of(overrides: list[str], shared: frozenset[str] = frozenset()) -> str:
+    """The overrides that set a job apart besides the sweep axes and the ``shared`` ones, space-separated."""
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in AXES and o not in shared]
+    return " ".join(o.split("=", 1)[1] if o.startswith("arm=") else o for o in kept)
+
+
+def name_of(algorithm: str, variant: str) -> str:
+    """A job's label in tables and figures: its arm (a study's variant), else the algorithm and its variant."""
+    if not variant:
+        return algorithm
+    return variant if variant.startswith(algorithm) else f"{algorithm} {variant}"
 
 
 def _job_row(summary_path: Path, summary: dict[str, Any]) -> dict[str, Any]:
@@ -49,9 +75,12 @@ def _job_row(summary_path: Path, summary: dict[str, Any]) -> dict[str, Any]:
         "arrival_rate": (config.get("workload") or {}).get("arrival_rate", math.nan),
         "seed": summary["seed"],
         "topology": summary["topology"],
-        "overrides": " ".join(overrides or []),
+        "overrides": list(overrides or []),
     }
     row.update({k: v for k, v in summary.items() if isinstance(v, (int, float)) and k not in row})
+    for key, values in summary.items():  # per-domain lists (domain_revenue, ...) as one column per domain
+        if key.startswith("domain_") and isinstance(values, list):
+            row.update({f"{key}_d{d}": v for d, v in enumerate(values) if isinstance(v, (int, float)) or v is None})
     return row
 
 
@@ -67,45 +96,87 @@ def collect(root: Path) -> tuple[pd.DataFrame, list[Path]]:
         raise MdembedError(f"no multi-domain run under {root}, only data-centre runs (python -m mdembed.plot draws theirs)")
     if not rows:
         raise MdembedError(f"no finished job (summary.json) under {root}")
+    shared = frozenset.intersection(*(frozenset(r["overrides"]) for r in rows))
+    for row in rows:
+        row["variant"] = variant_of(row["overrides"], shared)
+        row["name"] = name_of(row["algorithm"], row["variant"])
+        row["overrides"] = " ".join(row["overrides"])
     return pd.DataFrame(rows), failed
 
 
 def aggregate(jobs: pd.DataFrame) -> pd.DataFrame:
     """Mean and 95% confidence interval of each metric per algorithm and arrival rate (tidy, long)."""
     out = []
+    if "variant" not in jobs:
+        jobs = jobs.assign(variant="")
     for key, group in jobs.groupby(GROUP, dropna=False, sort=True):
         for metric in METRICS:
-            if metric not in group:
-                continue
-            values = group[metric].dropna().to_numpy(dtype=float)
-            n = len(values)
-            mean = float(values.mean()) if n else math.nan
-            half = math.nan
-            if n > 1:
-                half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
-            out.append({**dict(zip(GROUP, key)), "metric": metric, "n": n, "mean": mean,
-                        "ci95_low": mean - half, "ci95_high": mean + half})  # fmt: skip
+            if metric in group:
+                out.append({**dict(zip(GROUP, key)), "metric": metric, **mean_interval(group[metric])})
+    table = pd.DataFrame(out)
+    table.insert(0, "name", [name_of(a, v) for a, v in zip(table.algorithm, table.variant)])
+    return table
+
+
+def mean_interval(values: pd.Series) -> dict[str, float]:
+    """n, mean and the 95% Student t interval of the mean (NaN bounds with fewer than 2 values)."""
+    x = values.dropna().to_numpy(dtype=float)
+    n = len(x)
+    mean = float(x.mean()) if n else math.nan
+    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return {"n": n, "mean": mean, "ci95_low": mean - half, "ci95_high": mean + half}
+
+
+def paired(jobs: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Per name (other than ``baseline``), arrival rate and metric: the mean of the per-seed differences
+    name - baseline over the workloads both ran, and its 95% interval."""
+    if baseline not in set(jobs.name):
+        raise MdembedError(f"no job named {baseline!r} to compare with (names: {', '.join(sorted(set(jobs.name)))})")
+    base = jobs[jobs.name == baseline]
+    if base.duplicated(PAIR_KEY).any():
+        raise MdembedError(f"{baseline} ran some workload (seed, arrival rate, topology) more than once: cannot pair")
+    out = []
+    for name, group in jobs[jobs.name != baseline].groupby("name", sort=True):
+        both = group.merge(base, on=PAIR_KEY, suffixes=("", "_baseline"))
+        for rate, pairs in both.groupby("arrival_rate", sort=True):
+            for metric in METRICS:
+                if metric in pairs and f"{metric}_baseline" in pairs:
+                    diff = pairs[metric] - pairs[f"{metric}_baseline"]
+                    out.append({"name": name, "baseline": baseline, "arrival_rate": rate, "metric": metric,
+                                **mean_interval(diff), "seeds": " ".join(str(s) for s in sorted(pairs.seed))})  # fmt: skip
     return pd.DataFrame(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path)
+    parser.add_argument("--baseline", help="the name the paired comparison takes differences to (default: cff_3d when "
+                        "the directory holds it; 'none': no paired comparison)")  # fmt: skip
     args = parser.parse_args()
     try:
         jobs, failed = collect(args.directory)
+        baseline = args.baseline or ("cff_3d" if "cff_3d" in set(jobs.name) else "none")
+        pairs = paired(jobs, baseline) if baseline != "none" else None
     except MdembedError as err:
         print(f"mdembed: error: {err}", file=sys.stderr)
         sys.exit(2)
     table = aggregate(jobs)
     write_csv(args.directory / "jobs.csv", jobs)
     write_csv(args.directory / "aggregate.csv", table)
+    written = [args.directory / "jobs.csv", args.directory / "aggregate.csv"]
     for job in failed:
         print(f"mdembed: failed job left out: {job}", file=sys.stderr)
-    wide = table.pivot_table(index=GROUP, columns="metric", values="mean").reindex(columns=[m for m in METRICS if m in set(table.metric)])
+    wide = table.pivot_table(index=["name", "arrival_rate"], columns="metric", values="mean")
+    wide = wide.reindex(columns=[m for m in METRICS if m in set(table.metric)])
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(wide.round(4).to_string())
-    print(f"{len(jobs)} jobs -> {args.directory / 'jobs.csv'}, {args.directory / 'aggregate.csv'}")
+        if pairs is not None and not pairs.empty:
+            write_csv(args.directory / "paired.csv", pairs)
+            written.append(args.directory / "paired.csv")
+            accept = pairs[pairs.metric == "acceptance_ratio"].set_index(["name", "arrival_rate"])
+            print(f"\nVNF-FG acceptance minus {baseline}'s on the same workloads (mean over seeds, 95% interval):")
+            print(accept[["n", "mean", "ci95_low", "ci95_high"]].round(4).to_string())
+    print(f"{len(jobs)} jobs -> {', '.join(str(p) for p in written)}")
 
 
 if __name__ == "__main__":

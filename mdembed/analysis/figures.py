@@ -40,7 +40,7 @@ def _lines_vs_load(table: pd.DataFrame, metrics: list[tuple[str, str]], out: Pat
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
     for ax, (metric, label) in zip(axes[0], metrics):
         rows = table[table.metric == metric]
-        for algorithm, group in rows.groupby("algorithm"):
+        for algorithm, group in rows.groupby("name"):
             group = group.sort_values("arrival_rate")
             ax.plot(group.arrival_rate, group["mean"], marker="o", label=algorithm)
             low, high = group.ci95_low.clip(lower=0), group.ci95_high  # every metric here is non-negative
@@ -56,7 +56,7 @@ def _lines_vs_load(table: pd.DataFrame, metrics: list[tuple[str, str]], out: Pat
 
 
 def _decision_time(jobs: pd.DataFrame, out: Path) -> list[Path]:
-    means = jobs.groupby("algorithm")[["decision_time_ms_median", "decision_time_ms_p95"]].mean()
+    means = jobs.groupby("name")[["decision_time_ms_median", "decision_time_ms_p95"]].mean()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     x = range(len(means))
     ax.bar([i - 0.2 for i in x], means.decision_time_ms_median, width=0.4, label="median")
@@ -71,7 +71,7 @@ def _decision_time(jobs: pd.DataFrame, out: Path) -> list[Path]:
 
 def _metrics_tables(jobs: pd.DataFrame) -> pd.DataFrame:
     tables = []
-    for job, algorithm in zip(jobs.job, jobs.algorithm):
+    for job, algorithm in zip(jobs.job, jobs.name):  # figures label a job by its name (algorithm and variant)
         path = Path(job) / "metrics.csv"
         if path.exists():
             tables.append(pd.read_csv(path).assign(algorithm=algorithm, job=job))

@@ -2,9 +2,11 @@
 
 A domain's action is its price vector: for each own node, VNF slot and
 resource a price c[n, v, k], then for each own link and VL slot a price
-c[l, e] (DESIGN 4.2), laid out node-major. With ``slot_prices=False`` a
-domain quotes one price per node and resource and one per link, shared by
-every VNF and VL slot (a much smaller action). Its observation is the request
+c[l, e] (DESIGN 4.2), laid out node-major: granularity ``slot``. Coarser
+granularities share prices: ``node`` quotes one price per node and resource
+and one per link, for every VNF and VL slot; ``domain`` quotes one price per
+node resource and one per Mbit/s for all of the domain's nodes and links (4
+numbers). Its observation is the request
 tensor, flattened, followed (with ``observe_own_state``) by the residual
 share of each own node resource and of each direction of each own link. A
 domain never sees another domain's nodes, links or prices.
@@ -27,22 +29,29 @@ from mdembed.workload.requests import MAX_VLS
 from mdembed.workload.tensor import TENSOR_SHAPE
 
 TENSOR_SIZE = int(np.prod(TENSOR_SHAPE))
+PRICE_GRANULARITIES = ("slot", "node", "domain")  # what one quoted price covers, finest first
 
 
 class DomainLayout:
     """Index maps between the substrate and each domain's action and observation vectors."""
 
-    def __init__(self, substrate: Substrate, observe_own_state: bool = True, slot_prices: bool = True) -> None:
+    def __init__(self, substrate: Substrate, observe_own_state: bool = True, prices: str = "slot") -> None:
+        if prices not in PRICE_GRANULARITIES:
+            raise ValueError(f"prices must be one of {', '.join(PRICE_GRANULARITIES)}, got {prices!r}")
         self.substrate = substrate
         self.observe_own_state = observe_own_state
-        self.vnf_slots = MAX_VNFS if slot_prices else 1
-        self.vl_slots = MAX_VLS if slot_prices else 1
-        node_prices = self.vnf_slots * NUM_NODE_RESOURCES  # prices per own node
+        self.granularity = prices
+        self.vnf_slots = MAX_VNFS if prices == "slot" else 1
+        self.vl_slots = MAX_VLS if prices == "slot" else 1
         self.num_domains = substrate.num_domains
         self.nodes = substrate.domain_nodes
         self.links = substrate.domain_links
         self.arcs = substrate.domain_arcs
-        self.action_dims = [len(n) * node_prices + len(l) * self.vl_slots for n, l in zip(self.nodes, self.links)]
+        if prices == "domain":
+            self.action_dims = [NUM_NODE_RESOURCES + 1] * self.num_domains
+        else:
+            node_prices = self.vnf_slots * NUM_NODE_RESOURCES  # prices per own node
+            self.action_dims = [len(n) * node_prices + len(l) * self.vl_slots for n, l in zip(self.nodes, self.links)]
         self.state_dims = [
             (len(n) * NUM_NODE_RESOURCES + len(a)) if observe_own_state else 0 for n, a in zip(self.nodes, self.arcs)
         ]
@@ -109,6 +118,10 @@ class DomainLayout:
         node = np.empty((s.num_nodes, self.vnf_slots, NUM_NODE_RESOURCES))
         link = np.empty((s.num_links, self.vl_slots))
         for nodes, links, action in zip(self.nodes, self.links, actions):
+            if self.granularity == "domain":
+                node[nodes] = action[:NUM_NODE_RESOURCES]
+                link[links] = action[NUM_NODE_RESOURCES]
+                continue
             split = len(nodes) * self.vnf_slots * NUM_NODE_RESOURCES
             node[nodes] = action[:split].reshape(len(nodes), self.vnf_slots, NUM_NODE_RESOURCES)
             link[links] = action[split : split + len(links) * self.vl_slots].reshape(len(links), self.vl_slots)

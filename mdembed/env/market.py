@@ -49,16 +49,16 @@ class MarketEnv(ParallelEnv):
         routing: RoutingSettings,
         observe_own_state: bool = True,
         workload_stream: str = "train",
-        slot_prices: bool = True,
+        prices: str = "slot",
         layout: DomainLayout | None = None,
     ) -> None:
-        """``layout``, when given, is the one the agents use (and wins over ``observe_own_state`` and ``slot_prices``)."""
+        """``layout``, when given, is the one the agents use (and wins over ``observe_own_state`` and ``prices``)."""
         self.substrate = substrate
         self.workload_settings = workload
         self.market_settings = market
         self.routing = routing
         self.workload_stream = workload_stream
-        self.layout = layout if layout is not None else DomainLayout(substrate, observe_own_state, slot_prices)
+        self.layout = layout if layout is not None else DomainLayout(substrate, observe_own_state, prices)
         if self.layout.substrate is not substrate:
             raise ValueError("the layout belongs to another substrate")
         self.possible_agents = [agent_name(d) for d in range(substrate.num_domains)]
