@@ -38,8 +38,10 @@ Definitions (each column of metrics.csv and key of summary.json):
   the window's updates (each on its batch of 32): ``learner_domain{d}_at_bounds``
   (share of the actor's outputs within 1% of the price range from a bound:
   1 is a saturated actor whose tanh passes no gradient),
-  ``learner_domain{d}_dq_da`` (mean |dQ/da| over the domain's prices, the
-  gradient its actor follows), ``learner_domain{d}_q`` (mean Q(s, a), in
+  ``learner_domain{d}_dq_da`` (mean |dQ/da| over the domain's prices: what
+  its critic tells the actor), ``learner_domain{d}_dq_dz`` (mean |dQ/dz| at
+  the actor output's pre-activation z: what reaches the actor's weights,
+  after the tanh or the inverted gradients; near 0 for a stuck actor), ``learner_domain{d}_q`` (mean Q(s, a), in
   revenue x ``reward_scale``), ``learner_domain{d}_critic_loss`` and
   ``learner_domain{d}_actor_loss``.
 """

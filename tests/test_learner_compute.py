@@ -311,6 +311,7 @@ def test_window_diagnostics_measure_saturation_and_the_actors_gradient(layout):
     for d, dim in enumerate(layout.action_dims):
         assert figures[f"domain{d}_at_bounds"] == 1.0
         assert figures[f"domain{d}_dq_da"] == pytest.approx(dq_da[d, :, :dim].abs().mean().item(), rel=1e-4)
+        assert figures[f"domain{d}_dq_dz"] < 1e-6 * figures[f"domain{d}_dq_da"]  # the saturated tanh passes nothing
         assert figures[f"domain{d}_q"] == pytest.approx(batch_q[d].mean().item(), rel=1e-4)
     assert np.mean([figures[f"domain{d}_critic_loss"] for d in range(layout.num_domains)]) == pytest.approx(
         figures["critic_loss"], rel=1e-5

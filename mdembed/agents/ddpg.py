@@ -42,7 +42,8 @@ INVERT_EDGE = 1.05  # bounding=invert inverts gradients at +-this: an output the
 BOUND = 0.98  # a normalized action at |a| >= this lies within 1% of the price range from a bound
 WINDOW_FIGURES = (
     "at_bounds",  # share of the actor's real outputs (padding excluded) within 1% of a price bound, on the batch
-    "dq_da",  # mean |dQ/da| over the actor's real outputs: the gradient the actor gets (0 when saturated critics are flat)
+    "dq_da",  # mean |dQ/da| over the actor's real outputs: what the critic tells the actor (0 when the critic is flat)
+    "dq_dz",  # mean |dQ/dz| at the output's pre-activation z: what reaches the actor's weights (0 when a tanh saturates)
     "q",  # mean Q(s, a) of the batch: the critic's estimate of the (scaled) return
     "critic_loss",  # the domain's TD loss
     "actor_loss",  # the domain's -mean Q(s, actor(s))
@@ -307,9 +308,12 @@ class DDPG:
         policy_q = self.critic.head(bases[0].detach(), policy_action)
         domain_actor_loss = -policy_q.mean(dim=1)
         (action_grad,) = torch.autograd.grad(domain_actor_loss.sum(), policy_action)
-        step_grad = action_grad
         if s.bounding == "invert":
             step_grad = inverted(action_grad, policy)
+            z_grad = step_grad
+        else:
+            step_grad = action_grad
+            z_grad = action_grad * (1.0 - policy.square())  # through the tanh
         surrogate = (policy_action * step_grad.detach()).sum()
         if s.preactivation_penalty > 0:
             real = mask.sum(dim=(1, 2)) * z.shape[1]  # (D,) real action entries in the batch
@@ -321,6 +325,7 @@ class DDPG:
             self._window.add_(torch.stack([
                 ((policy.abs() >= BOUND) * mask).sum(dim=(1, 2)) / per_action,
                 (action_grad.abs() * mask).sum(dim=(1, 2)) * policy.shape[1] / per_action,  # the loss is -mean_b Q
+                (z_grad.abs() * mask).sum(dim=(1, 2)) * policy.shape[1] / per_action,
                 q.mean(dim=1),
                 domain_critic_loss,
                 domain_actor_loss,

@@ -8,8 +8,9 @@ DIR is a sweep directory (or a single run). Writes PNG and PDF into DIR/figures:
 - ``decision_time``: median and p95 decision time per algorithm (log scale);
 - ``domains``: per-domain node utilization and hosted VNFs and VLs per algorithm
   (evaluation windows, mean over windows and jobs);
-- ``learning_curves``: for learning algorithms, per-domain reward, mean quoted
-  price and acceptance ratio along training (mean over jobs).
+- ``learning_curves``: for learning algorithms (per load when there are several),
+  the domains' total reward, mean quoted price, acceptance ratio and share of
+  actor outputs at a price bound along training (mean over jobs).
 """
 
 from __future__ import annotations
@@ -71,10 +72,10 @@ def _decision_time(jobs: pd.DataFrame, out: Path) -> list[Path]:
 
 def _metrics_tables(jobs: pd.DataFrame) -> pd.DataFrame:
     tables = []
-    for job, algorithm in zip(jobs.job, jobs.name):  # figures label a job by its name (algorithm and variant)
+    for job, name, rate in zip(jobs.job, jobs.name, jobs.arrival_rate):  # figures label a job by its name
         path = Path(job) / "metrics.csv"
         if path.exists():
-            tables.append(pd.read_csv(path).assign(algorithm=algorithm, job=job))
+            tables.append(pd.read_csv(path).assign(algorithm=name, job=job, arrival_rate=rate))
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
@@ -100,27 +101,34 @@ def _domains(metrics: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def _learning_curves(metrics: pd.DataFrame, out: Path) -> list[Path]:
+    """Per learner (and load, when the directory has several): mean over jobs of the training windows."""
     train = metrics[metrics.phase == "train"] if "phase" in metrics else metrics.iloc[0:0]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     if train.empty:
         for ax in axes:
             ax.text(0.5, 0.5, "no training runs in this directory", ha="center", va="center", transform=ax.transAxes)
             ax.set_axis_off()
         return _save(fig, out, "learning_curves")
-    curves = train.groupby(["algorithm", "requests"]).mean(numeric_only=True).reset_index()
+    curves = train.groupby(["algorithm", "arrival_rate", "requests"]).mean(numeric_only=True).reset_index()
     domains = sorted({int(c[6:].split("_")[0]) for c in curves.columns if c.endswith("_mean_price")})
-    for algorithm, group in curves.groupby("algorithm"):
-        for d in domains:
-            axes[0].plot(group.requests, group[f"domain{d}_revenue"], label=f"{algorithm} domain {d}")
-            axes[1].plot(group.requests, group[f"domain{d}_mean_price"], label=f"{algorithm} domain {d}")
-        axes[2].plot(group.requests, group.acceptance_ratio, label=f"{algorithm} VNF-FG")
-        axes[2].plot(group.requests, group.vl_acceptance_ratio, linestyle="--", label=f"{algorithm} VL")
-    labels = ["reward per window (revenue, price units)", "mean quoted price", "acceptance ratio"]
+    several_loads = curves.arrival_rate.nunique() > 1
+    bounds = [f"learner_domain{d}_at_bounds" for d in domains if f"learner_domain{d}_at_bounds" in curves]
+    for (algorithm, rate), group in curves.groupby(["algorithm", "arrival_rate"]):
+        label = f"{algorithm} @ {rate:g}" if several_loads else algorithm
+        line = axes[0].plot(group.requests, group[[f"domain{d}_revenue" for d in domains]].sum(axis=1), label=label)[0]
+        colour = line.get_color()
+        axes[1].plot(group.requests, group[[f"domain{d}_mean_price" for d in domains]].mean(axis=1), color=colour, label=label)
+        axes[2].plot(group.requests, group.acceptance_ratio, color=colour, label=label)
+        if bounds:
+            axes[3].plot(group.requests, group[bounds].mean(axis=1), color=colour, label=label)
+    labels = ["reward per window (revenue of all domains, price units)", "mean quoted price (mean over domains)",
+              "VNF-FG acceptance ratio (with exploration)", "actor outputs at a price bound (share)"]  # fmt: skip
     for ax, label in zip(axes, labels):
         ax.set_xlabel("training requests")
-        ax.set_ylabel(label)
+        ax.set_ylabel(label, fontsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    axes[3].set_ylim(-0.02, 1.02)
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="mean over seeds", title_fontsize=7)
     return _save(fig, out, "learning_curves")
 
 
