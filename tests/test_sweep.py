@@ -192,3 +192,30 @@ def test_skip_completed_keeps_a_finished_run_only_if_its_settings_match(tmp_path
     with pytest.raises(ConfigError, match=r"other settings \(workload.arrival_rate\)"):
         run(compose([*base, "skip_completed=true", "workload.arrival_rate=0.2"]), tmp_path)
     assert json.dumps(json.loads((tmp_path / "summary.json").read_text())) == first  # left as it was
+
+
+def test_the_ddpg_study_file_and_every_arm_it_names():
+    """Every arm of the study is a valid algorithm with valid settings; the sweep pairs them by seed and load."""
+    from hydra import compose, initialize_config_dir
+
+    from mdembed.build import algorithm_spec
+    from mdembed.config import settings_from_config
+    from mdembed.run import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        study = compose("config", overrides=["experiment=ddpg_study"], return_hydra_config=True)
+    params = study.hydra.sweeper.params
+    arms = params.arm.split(",")
+    assert arms[:3] == ["ddpg", "cff_3d", "cff_sd"] and len(set(arms)) == len(arms)
+    assert params.seed.split(",") == ["1", "2", "3", "4", "5"]
+    assert params["workload.arrival_rate"].split(",") == ["0.05", "0.5"]
+    assert (study.workload.num_requests, study.train.steps, study.skip_completed) == (10000, 20000, True)
+    for arm in arms:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            settings = settings_from_config(compose("config", overrides=["experiment=ddpg_study", f"arm={arm}"]))
+        spec, parsed = algorithm_spec(settings)
+        assert spec.name == ("ddpg" if arm.startswith("ddpg") else arm)
+        if arm == "ddpg_paper":  # the paper's DDPG, the default before the study
+            assert (parsed.prices, parsed.bounding, parsed.gamma) == ("slot", "tanh", 0.99)
+        if arm == "ddpg":
+            assert (parsed.prices, parsed.bounding, parsed.gamma) == ("domain", "invert", 0.0)

@@ -46,6 +46,7 @@ METRICS = (
     "acceptance_ratio", "vnf_acceptance_ratio", "vl_acceptance_ratio", "revenue", "cost", "revenue_to_cost",
     "jain_index_mean", "decision_time_ms_median", "decision_time_ms_p95",
 )  # fmt: skip
+PER_DOMAIN = ("domain_mean_price_d", "domain_price_load_spearman_d")  # summary lists kept per domain: d0, d1, ...
 GROUP = ["algorithm", "variant", "arrival_rate"]
 AXES = ("seed", "workload.arrival_rate", "algorithm")  # the overrides a sweep varies over seeds and loads
 PAIR_KEY = ["arrival_rate", "seed", "topology"]  # two jobs with these equal ran the same workload
@@ -105,12 +106,14 @@ def collect(root: Path) -> tuple[pd.DataFrame, list[Path]]:
 
 
 def aggregate(jobs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and 95% confidence interval of each metric per algorithm and arrival rate (tidy, long)."""
+    """Mean and 95% confidence interval of each metric (and each domain's mean quoted price and price-load
+    correlation) per algorithm, variant and arrival rate (tidy, long)."""
     out = []
     if "variant" not in jobs:
         jobs = jobs.assign(variant="")
+    metrics = [*METRICS, *sorted(c for c in jobs.columns if c.startswith(PER_DOMAIN))]
     for key, group in jobs.groupby(GROUP, dropna=False, sort=True):
-        for metric in METRICS:
+        for metric in metrics:
             if metric in group:
                 out.append({**dict(zip(GROUP, key)), "metric": metric, **mean_interval(group[metric])})
     table = pd.DataFrame(out)
