@@ -11,7 +11,7 @@ from mdembed.analysis.monopoly import monopoly_check
 # A one-domain market on Abilene where every one of the domain's prices moves its revenue by a comparable
 # amount (heavier VNFs on roomier nodes, thin VLs) and every request is accepted (low load, loose QoS), so a
 # learner must raise each price to price_max to match the uniform price_max table. On the default workload,
-# links earn ~20x what nodes do and node prices barely move revenue (experiments/README.md, "DDPG study").
+# the link price moves revenue ~10x as much as the three node prices together (experiments/README.md, "DDPG study").
 CHECK_WORKLOAD = [
     "topology=abilene", "workload.arrival_rate=0.01", "workload.vl_delay_ms=[100,200]", "workload.vl_loss=[0.01,0.02]",
     "workload.vl_bandwidth_mbps=[1,2]", "workload.vnf_demand=[0.2,0.4]", "topology.node_capacity=[4,6]",
