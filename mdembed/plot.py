@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from mdembed.analysis.figures import FIGURES
 from mdembed.config import MARKET_SCENARIO
-from mdembed.errors import MdembedError
+from mdembed.errors import MdembedError, exit_with
 from mdembed.scenarios import SCENARIOS
 
 __all__ = ["FIGURES", "plot"]
@@ -54,8 +53,7 @@ def main() -> None:
     try:
         written = plot(args.directory)
     except MdembedError as err:
-        print(f"mdembed: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(err)
     for path in written:
         print(path)
 

@@ -20,11 +20,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from mdembed.config import CONF_DIR, MARKET_SCENARIO, Settings, compose, differences, settings_from_config
-from mdembed.errors import ConfigError, MdembedError
+from mdembed.errors import ConfigError, MdembedError, exit_with
 from mdembed.io import write_atomic, write_json
 from mdembed.scenarios import SCENARIOS
 
-EXIT_USER_ERROR = 2
 RUN_SETTINGS = "run_settings.json"
 
 __all__ = ["CONF_DIR", "compose", "main", "run"]  # compose and CONF_DIR live in mdembed.config, kept here for scripts
@@ -95,8 +94,7 @@ def hydra_main(cfg: DictConfig) -> None:
         if sweeping:
             print(f"mdembed: job {hydra_cfg.job.num} failed: {err}", file=sys.stderr)
             return
-        print(f"mdembed: error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        exit_with(err)
     except Exception as err:
         if not sweeping:
             raise
@@ -131,8 +129,7 @@ def main() -> None:
     try:
         check_group_choices(sys.argv[1:])
     except MdembedError as err:
-        print(f"mdembed: error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        exit_with(err)
     hydra_main()
 
 

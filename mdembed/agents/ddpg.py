@@ -314,14 +314,15 @@ class DDPG:
         else:
             step_grad = action_grad
             z_grad = action_grad * (1.0 - policy.square())  # through the tanh
-        surrogate = (policy_action * step_grad.detach()).sum()
-        if s.preactivation_penalty > 0:
-            real = mask.sum(dim=(1, 2)) * z.shape[1]  # (D,) real action entries in the batch
-            surrogate = surrogate + s.preactivation_penalty * ((z * mask).square().sum(dim=(1, 2)) / real).sum()
-        actor_grads = torch.autograd.grad(surrogate, list(self.actor.parameters()))
+        per_action = mask.sum(dim=(1, 2)) * policy.shape[1]  # (D,) real action entries in the batch
+        actor_grads: tuple[torch.Tensor, ...] = ()
+        if actor_step:  # a delayed actor (TD3) skips its backward pass between steps
+            surrogate = (policy_action * step_grad.detach()).sum()
+            if s.preactivation_penalty > 0:
+                surrogate = surrogate + s.preactivation_penalty * ((z * mask).square().sum(dim=(1, 2)) / per_action).sum()
+            actor_grads = torch.autograd.grad(surrogate, list(self.actor.parameters()))
 
         with torch.no_grad():  # this update's health, per domain, summed into the window's
-            per_action = mask.sum(dim=(1, 2)) * policy.shape[1]  # (D,) real action entries in the batch
             self._window.add_(torch.stack([
                 ((policy.abs() >= BOUND) * mask).sum(dim=(1, 2)) / per_action,
                 (action_grad.abs() * mask).sum(dim=(1, 2)) * policy.shape[1] / per_action,  # the loss is -mean_b Q

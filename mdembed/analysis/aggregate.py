@@ -39,7 +39,7 @@ import yaml
 from scipy import stats
 
 from mdembed.config import MARKET_SCENARIO
-from mdembed.errors import MdembedError
+from mdembed.errors import MdembedError, exit_with
 from mdembed.io import write_csv
 
 METRICS = (
@@ -161,8 +161,7 @@ def main() -> None:
         baseline = args.baseline or ("cff_3d" if "cff_3d" in set(jobs.name) else "none")
         pairs = paired(jobs, baseline) if baseline != "none" else None
     except MdembedError as err:
-        print(f"mdembed: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(err)
     table = aggregate(jobs)
     write_csv(args.directory / "jobs.csv", jobs)
     write_csv(args.directory / "aggregate.csv", table)

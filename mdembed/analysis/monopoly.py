@@ -17,7 +17,6 @@ unit`` lines; ``revenue_ratio`` >= 1 passes.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from mdembed.agents.static_price import StaticPriceCFF
 from mdembed.build import make_run
 from mdembed.config import compose, settings_from_config
 from mdembed.embedding.prices import Prices
-from mdembed.errors import ConfigError, MdembedError
+from mdembed.errors import ConfigError, MdembedError, exit_with
 from mdembed.metrics import MetricsRecorder
 from mdembed.network.substrate import NUM_NODE_RESOURCES
 from mdembed.occupancy import Occupancy
@@ -79,8 +78,7 @@ def main() -> None:
     try:
         results = monopoly_check(args.overrides)
     except MdembedError as err:
-        print(f"mdembed: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(err)
     units = {"acceptance_ratio": "", "revenue": "price units", "ratio": "x", "mean_price": "price units"}
     for name, value in results.items():
         unit = next((u for k, u in units.items() if name.endswith(k)), "")
