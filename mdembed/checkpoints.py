@@ -9,6 +9,7 @@ needs); both name their scenario and the settings that decided them.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,13 +37,22 @@ def substrate_fingerprint(substrate: Substrate) -> str:
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
+    serialized = io.BytesIO()  # in memory first: torch's writer reports a full disk as a bare RuntimeError
+    torch.save({"format": CHECKPOINT_FORMAT, **payload}, serialized)
+    try:
+        with open(tmp, "wb") as file:
+            file.write(serialized.getbuffer())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, an interrupt: no half-written file is left to look like a checkpoint
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load with ``weights_only=True``; anything unreadable is a one-line ConfigError."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"checkpoint {path} is a directory, not a checkpoint file")
     if not path.is_file():
         raise ConfigError(f"checkpoint {path} does not exist")
     try:
@@ -54,7 +64,40 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"checkpoint {path} was written by an older mdembed ({data['format']}); train again")
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"checkpoint {path} is not an mdembed checkpoint")
+    bad = _first_non_finite(data.get("learner"), "learner")
+    if bad is not None:
+        raise ConfigError(
+            f"checkpoint {path} holds non-finite values in {bad} (NaN or infinity: the training diverged); "
+            "it cannot be used"
+        )
     return data
+
+
+def _first_non_finite(value: Any, name: str = "") -> str | None:
+    """The dotted name of the first floating tensor in ``value`` holding NaN or infinity; None if none.
+
+    Walks nested dicts, lists and tuples (networks, optimizer states, replay
+    buffers alike), so a diverged learner is refused when it is loaded, not
+    found out from NaN prices later. :func:`load_checkpoint` walks the
+    learner's state only: the task's metrics hold NaN by design (a mean price
+    with nothing quoted), and so may a learner's plain floats (a loss before
+    the first update), which are not weights and are not checked.
+    """
+    if isinstance(value, torch.Tensor):
+        if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all()):
+            return name or "the checkpoint"
+        return None
+    if isinstance(value, dict):
+        items = ((f"{name}.{key}" if name else str(key), item) for key, item in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{name}[{i}]", item) for i, item in enumerate(value))
+    else:
+        return None
+    for child, item in items:
+        found = _first_non_finite(item, child)
+        if found is not None:
+            return found
+    return None
 
 
 @contextmanager

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, TypeVar
@@ -22,13 +24,14 @@ if TYPE_CHECKING:
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the Hydra config tree: config.yaml and its groups
 
 
-def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+def compose(overrides: list[str] | tuple[str, ...] = (), return_hydra_config: bool = False) -> DictConfig:
     """The config the command line would build from these overrides (for tests and scripts)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))
+        return hydra_compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
 
 MAX_VNFS = 6  # |N'|max: the request tensor is MAX_VNFS x MAX_VNFS x 9
 ADMISSION_MODES = ("all_or_nothing", "partial")
@@ -36,6 +39,12 @@ TIE_BREAKS = ("bandwidth", "index")
 ROUTING_FALLBACKS = ("none", "k_shortest")
 
 S = TypeVar("S")
+
+MAX_SETTING_INT = 2**31 - 1  # the largest integer setting (counts, sizes, steps); the seed has no bound
+# The largest resource a setting may ask for: the substrate keeps resources as int64 units (network/substrate:
+# 1e6 per node-resource unit, 1e3 per Mbit/s), and these bounds keep a topology's sums of them far from 2**63.
+MAX_NODE_RESOURCE = 1e9  # normalized units, per node and resource
+MAX_BANDWIDTH_MBPS = 1e11  # Mbit/s, per link or virtual link
 
 
 def _pair(section: str, key: str, value: Any, *, low: float = -math.inf) -> tuple[float, float]:
@@ -52,6 +61,10 @@ def _pair(section: str, key: str, value: Any, *, low: float = -math.inf) -> tupl
     return lo, hi
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def set_whole(settings: Any, section: str, key: str, minimum: int = 1) -> None:
     """Check that ``settings.key`` is a whole number >= ``minimum`` and store it as an int.
 
@@ -59,10 +72,25 @@ def set_whole(settings: Any, section: str, key: str, minimum: int = 1) -> None:
     the config node in the error (empty for a top-level key).
     """
     value = getattr(settings, key)
-    if int(value) != value or value < minimum:
-        kind = "a positive integer" if minimum == 1 else "a non-negative integer"
-        raise ConfigError(f"{section + '.' if section else ''}{key} must be {kind}, got {value}")
+    if not _is_number(value) or not math.isfinite(value) or int(value) != value or value < minimum:
+        kind = "a positive integer" if minimum == 1 else "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
+        raise ConfigError(f"{section + '.' if section else ''}{key} must be {kind}, got {value!r}")
     object.__setattr__(settings, key, int(value))
+
+
+def flag(key: str, value: Any) -> bool:
+    """A boolean setting: true or false only (a string such as ``no`` must not turn a switch on)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def _at_most(section: str, key: str, values: tuple[float, ...], limit: float) -> None:
+    if max(values) > limit:
+        raise ConfigError(
+            f"{section}.{key}: {max(values):g} is above the largest resource the simulator can count, {limit:g} "
+            "(resources are int64 units)"
+        )
 
 
 def _positive(section: str, key: str, value: float, *, strict: bool = True) -> None:
@@ -99,6 +127,8 @@ class TopologySettings:
             raise ConfigError(f"{s}.link_bandwidth_mbps must be a list of numbers") from None
         if not bws or min(bws) <= 0:
             raise ConfigError(f"{s}.link_bandwidth_mbps must be a non-empty list of positive values")
+        _at_most(s, "node_capacity", self.node_capacity, MAX_NODE_RESOURCE)
+        _at_most(s, "link_bandwidth_mbps", bws, MAX_BANDWIDTH_MBPS)
         object.__setattr__(self, "link_bandwidth_mbps", bws)
         if not 0.0 <= self.loss_max < 1.0:
             raise ConfigError(f"{s}.loss_max must lie in [0, 1), got {self.loss_max}")
@@ -113,7 +143,7 @@ class WorkloadSettings:
     num_requests: int = 10_000
     arrival_rate: float = 0.05
     mean_lifetime: float = 100.0
-    num_vnfs: tuple[float, float] = (3, 6)
+    num_vnfs: tuple[int, int] = (3, 6)
     vnf_demand: tuple[float, float] = (0.02, 0.1)
     extra_vl_probability: float = 0.5
     vl_bandwidth_mbps: tuple[float, float] = (1.0, 30.0)
@@ -134,6 +164,8 @@ class WorkloadSettings:
             raise ConfigError(f"{s}.extra_vl_probability must lie in [0, 1], got {self.extra_vl_probability}")
         object.__setattr__(self, "vl_bandwidth_mbps", _pair(s, "vl_bandwidth_mbps", self.vl_bandwidth_mbps, low=0.0))
         object.__setattr__(self, "vl_delay_ms", _pair(s, "vl_delay_ms", self.vl_delay_ms, low=0.0))
+        _at_most(s, "vnf_demand", self.vnf_demand, MAX_NODE_RESOURCE)
+        _at_most(s, "vl_bandwidth_mbps", self.vl_bandwidth_mbps, MAX_BANDWIDTH_MBPS)
         lo, hi = _pair(s, "vl_loss", self.vl_loss, low=0.0)
         if hi >= 1.0:
             raise ConfigError(f"{s}.vl_loss must lie in [0, 1), got [{lo}, {hi}]")
@@ -195,6 +227,8 @@ class MetricsSettings:
 
 
 MODES = ("train", "eval")
+SCENARIO_SECTIONS = {"dc"}  # top-level config sections a scenario reads itself (dc: mdembed.dc.settings)
+MAX_TORCH_THREADS = 1024
 MARKET_SCENARIO = "market"  # the multi-domain scenario; a summary.json without "scenario" is one of its runs
 
 # Keys that change how a run is carried out or reported, never the numbers it produces. Every
@@ -292,8 +326,6 @@ class Settings:
     results: Mapping[str, Any] = field(default_factory=dict, compare=False)  # result_settings() of the config: what decides the results
 
     def __post_init__(self) -> None:
-        if self.torch_threads is not None and (int(self.torch_threads) != self.torch_threads or self.torch_threads < 1):
-            raise ConfigError(f"torch_threads must be a positive integer or null, got {self.torch_threads}")
         if not re.fullmatch(r"cpu|auto|cuda(:[0-9]+)?", str(self.device)):
             raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
         if self.mode not in MODES:
@@ -302,40 +334,73 @@ class Settings:
             raise ConfigError("mode=eval needs checkpoint=PATH")
         if self.mode == "eval" and self.resume:
             raise ConfigError("resume=true continues training; it does not go with mode=eval")
-        set_whole(self, "", "seed", minimum=0)
         if "name" not in self.algorithm:
             raise ConfigError("algorithm.name is missing")
 
 
-def section(cls: type[S], values: Mapping[str, Any] | None, name: str) -> S:
-    """Build one settings dataclass, naming any key it does not know or value of the wrong kind."""
-    values = dict(values or {})
+def section(cls: type[S], values: Any, name: str) -> S:
+    """Build one settings dataclass, naming any key it does not know or value of the wrong kind.
+
+    Each value must be of the kind its field is declared with (see
+    :func:`checked`); range checks stay with the dataclass's ``__post_init__``.
+    """
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{name} must be a section of keys, got {values!r}")
+    values = dict(values)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(f"unknown key {name}.{unknown[0]}; known: {', '.join(sorted(fields))}")
-    for key, value in values.items():
-        _check_kind(f"{name}.{key}", fields[key].default, value)
-    return cls(**values)
+    kinds = typing.get_type_hints(cls)
+    return cls(**{key: checked(f"{name}.{key}", kinds[key], value) for key, value in values.items()})
 
 
-def _check_kind(key: str, default: Any, value: Any) -> None:
-    """Compare a value with the kind of its field's default: number, list or text."""
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, (int, float)):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif isinstance(default, tuple):
-        ok = isinstance(value, (list, tuple)) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-        )
-    elif isinstance(default, str):
-        ok = isinstance(value, str)
-    else:
-        return
-    if not ok:
-        kind = {bool: "true or false", tuple: "a list of numbers", str: "a string"}.get(type(default), "a number")
-        raise ConfigError(f"{key} must be {kind}, got {value!r}")
+def checked(key: str, kind: Any, value: Any) -> Any:
+    """``value`` as the declared ``kind`` (bool, int, float, str, a tuple of numbers, or one of them | None).
+
+    Strict on purpose: a boolean is true or false, never a string that reads
+    as one; an int is a finite whole number (``inf`` and ``2.5`` are refused,
+    ``4.0`` is 4); a float is finite, since no setting means anything at
+    infinity and a NaN would flow silently into the results.
+    """
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (kind,) = [a for a in args if a is not type(None)]
+        args = typing.get_args(kind)
+    if kind is bool:
+        return flag(key, value)
+    if kind is int:
+        return _whole(key, value)
+    if kind is float:
+        return _finite(key, value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    if typing.get_origin(kind) is tuple:
+        whole = all(a is int for a in args if a is not Ellipsis)
+        if not isinstance(value, (list, tuple)) or not all(_is_number(v) for v in value):
+            raise ConfigError(f"{key} must be a list of {'whole numbers' if whole else 'numbers'}, got {value!r}")
+        return tuple(_whole(key, v) if whole else _finite(key, v) for v in value)
+    return value
+
+
+def _whole(key: str, value: Any) -> int:
+    if not _is_number(value) or not math.isfinite(value) or int(value) != value:
+        raise ConfigError(f"{key} must be a whole number, got {value!r}")
+    if abs(value) > MAX_SETTING_INT:
+        raise ConfigError(f"{key} must lie within +-{MAX_SETTING_INT} (2**31 - 1), got {value!r}")
+    return int(value)
+
+
+def _finite(key: str, value: Any) -> float:
+    if not _is_number(value) or not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    return float(value)
 
 
 def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
@@ -348,28 +413,45 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
         except Exception as err:  # an interpolation the user wrote that cannot resolve
             raise ConfigError(f"cannot resolve the config: {str(err).splitlines()[0]}") from None
     cfg = dict(cfg)
+    known = {f.name for f in dataclasses.fields(Settings)} - {"results"} | SCENARIO_SECTIONS
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]}; known: {', '.join(sorted(known))}")
+    sections = {
+        "topology": TopologySettings, "workload": WorkloadSettings, "market": MarketSettings, "routing": RoutingSettings,
+        "metrics": MetricsSettings, "agent": AgentSettings, "train": TrainSettings, "eval": EvalSettings,
+    }  # fmt: skip
+    algorithm = cfg.get("algorithm")
+    if not isinstance(algorithm, Mapping):  # algorithm=null
+        raise ConfigError(f"algorithm must be chosen (algorithm=NAME), got {algorithm!r}")
+    if cfg.get("torch_threads") is not None:
+        torch_threads = checked("torch_threads", int, cfg["torch_threads"])
+        if not 1 <= torch_threads <= MAX_TORCH_THREADS:
+            raise ConfigError(f"torch_threads must lie within [1, {MAX_TORCH_THREADS}] or be null, got {torch_threads}")
     return Settings(
-        seed=cfg.get("seed", 0),
-        scenario=str(cfg.get("scenario", MARKET_SCENARIO)),
-        trace=bool(cfg.get("trace", False)),
-        progress=bool(cfg.get("progress", True)),
-        overwrite=bool(cfg.get("overwrite", False)),
-        skip_completed=bool(cfg.get("skip_completed", False)),
-        mode=str(cfg.get("mode", "train")),
-        checkpoint=None if cfg.get("checkpoint") is None else str(cfg["checkpoint"]),
-        resume=bool(cfg.get("resume", False)),
-        keep_checkpoint=bool(cfg.get("keep_checkpoint", False)),
-        tensorboard=bool(cfg.get("tensorboard", False)),
-        torch_threads=cfg.get("torch_threads"),
-        device=str(cfg.get("device", "cpu")),
-        topology=section(TopologySettings, cfg.get("topology"), "topology"),
-        workload=section(WorkloadSettings, cfg.get("workload"), "workload"),
-        market=section(MarketSettings, cfg.get("market"), "market"),
-        routing=section(RoutingSettings, cfg.get("routing"), "routing"),
-        metrics=section(MetricsSettings, cfg.get("metrics"), "metrics"),
-        agent=section(AgentSettings, cfg.get("agent"), "agent"),
-        train=section(TrainSettings, cfg.get("train"), "train"),
-        eval=section(EvalSettings, cfg.get("eval"), "eval"),
-        algorithm=dict(cfg.get("algorithm") or {}),
+        seed=_seed(cfg.get("seed", 0)),
+        scenario=checked("scenario", str, cfg.get("scenario", MARKET_SCENARIO)),
+        trace=flag("trace", cfg.get("trace", False)),
+        progress=flag("progress", cfg.get("progress", True)),
+        overwrite=flag("overwrite", cfg.get("overwrite", False)),
+        skip_completed=flag("skip_completed", cfg.get("skip_completed", False)),
+        mode=checked("mode", str, cfg.get("mode", "train")),
+        checkpoint=checked("checkpoint", str | None, cfg.get("checkpoint")),
+        resume=flag("resume", cfg.get("resume", False)),
+        keep_checkpoint=flag("keep_checkpoint", cfg.get("keep_checkpoint", False)),
+        tensorboard=flag("tensorboard", cfg.get("tensorboard", False)),
+        torch_threads=cfg.get("torch_threads") and int(cfg["torch_threads"]),
+        device=checked("device", str, cfg.get("device", "cpu")),
+        **{name: section(cls, cfg.get(name), name) for name, cls in sections.items()},
+        algorithm=dict(algorithm),
         results=result_settings(cfg),
     )
+
+
+def _seed(value: Any) -> int:
+    """Any non-negative integer, exactly (no reduction modulo 2**32: two seeds never share their streams)."""
+    if not _is_number(value) or not math.isfinite(value) or int(value) != value or value < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {value!r}")
+    if isinstance(value, float) and value > 2**53:  # 1e300 is not the integer it reads as
+        raise ConfigError(f"seed {value!r} is a float, exact only below 2**53; write the integer's digits")
+    return int(value)

@@ -3,22 +3,75 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
+from mdembed.errors import MdembedError
+
+
+class InvalidResult(MdembedError):
+    """A run that ended with NaN or infinite metrics: not a finished run."""
+
 
 def write_atomic(path: Path, text: str) -> None:
+    """Write through ``NAME.partial`` and rename: a failed write (a full disk) leaves neither file behind."""
     tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_json(path: Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The object in a JSON file; None when the file is missing or is not one whole JSON object.
+
+    A summary.json cut short (a run killed while writing it, a disk that
+    filled) is then an unfinished run, the same as a missing one.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def write_csv(path: Path, table: pd.DataFrame) -> None:
     write_atomic(path, table.to_csv(index=False, float_format="%.10g"))
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    """Write a run's summary.json, the file that marks it finished, only if every metric is a finite number.
+
+    Undefined metrics are None (null); NaN or infinity means the run went wrong
+    (typically a learner whose weights diverged), and such a run must not look
+    finished: nothing is written and the error names the first bad metric.
+    """
+    bad = next(_non_finite(summary, ""), None)
+    if bad is not None:
+        key, value = bad
+        cause = " (the learner diverged in training: lower its learning rates or reward_scale)" if summary.get("training") else ""
+        raise InvalidResult(f"the run's {key} is {value}: not a valid result, summary.json not written{cause}")
+    write_json(path, summary)
+
+
+def _non_finite(value: Any, key: str) -> Iterator[tuple[str, float]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield key or "value", value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _non_finite(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _non_finite(v, f"{key}[{i}]")

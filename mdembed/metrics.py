@@ -68,8 +68,9 @@ def jain_index(values: np.ndarray) -> float:
     return float(values.sum() ** 2 / (len(values) * square_sum))
 
 
-def _ratio(num: float, den: float) -> float:
-    return float(num / den) if den else float("nan")
+def _ratio(num: float, den: float) -> float | None:
+    """num / den; None (null in summary.json) where it is undefined: NaN is kept for results gone wrong."""
+    return float(num / den) if den else None
 
 
 class MetricsRecorder:
@@ -95,6 +96,7 @@ class MetricsRecorder:
         for i, nodes in enumerate(substrate.domain_nodes):
             self._membership[i, nodes] = 1.0
         self._domain_capacity = self._membership @ substrate.node_capacity
+        self.priced = False  # whether the algorithm quoted prices (else domain_mean_price is undefined)
         self.reasons: Counter[str] = Counter()
         self.rows: list[dict[str, Any]] = []
         self._started = time.perf_counter()
@@ -120,6 +122,7 @@ class MetricsRecorder:
         self.decision_ns[i] = decision_ns
         if mean_price is not None:
             self.mean_price[i] = mean_price
+            self.priced = True
         if embedding.holds_anything:
             self.cost[i] = embedding.cost(request)
             self.units_sold[i] = self._units_sold(request, embedding)
@@ -178,7 +181,7 @@ class MetricsRecorder:
             row[f"domain{d}_revenue"] = float(domain_revenue[d])
             row[f"domain{d}_unit_price"] = _ratio(domain_revenue[d], sold[d])
             column = quoted[:, d]
-            row[f"domain{d}_mean_price"] = float(column.mean()) if len(column) and not np.isnan(column).any() else float("nan")
+            row[f"domain{d}_mean_price"] = float(column.mean()) if self.priced else None
         return row
 
     def _node_utilization(self, state: SubstrateState) -> np.ndarray:
@@ -186,13 +189,13 @@ class MetricsRecorder:
         used = self._membership @ (self.substrate.node_capacity - state.node_residual)  # (D, 3), one product
         return (used / self._domain_capacity).mean(axis=1)
 
-    def price_load_spearman(self) -> list[float]:
+    def price_load_spearman(self) -> list[float | None]:
         """Per domain: rank correlation of its observed node utilization and its mean quoted price, over the requests."""
         out = []
         for d in range(self.substrate.num_domains):
             both = pd.DataFrame({"load": self.load[: self.count, d], "price": self.mean_price[: self.count, d]}).dropna()
             varies = len(both) > 2 and both.load.nunique() > 1 and both.price.nunique() > 1
-            out.append(float(both.load.corr(both.price, method="spearman")) if varies else float("nan"))
+            out.append(float(both.load.corr(both.price, method="spearman")) if varies else None)
         return out
 
     def _snapshot(self, state: SubstrateState) -> dict[str, Any]:
@@ -240,7 +243,7 @@ class MetricsRecorder:
                 float(np.mean([row[f"domain{d}_hosted_vls"] for row in self.rows])) for d in range(self.substrate.num_domains)
             ],
             "domain_price_load_spearman": self.price_load_spearman(),
-            "jain_index_mean": float(np.mean(jain)) if jain else float("nan"),
+            "jain_index_mean": float(np.mean(jain)) if jain else None,
             "decision_time_ms_median": float(np.median(ms)),
             "decision_time_ms_p95": float(np.percentile(ms, 95)),
             "decision_time_ms_mean": float(ms.mean()),

@@ -21,7 +21,7 @@ from mdembed.agents.registry import AlgorithmSpec, LearningAlgorithm
 from mdembed.build import Run, algorithm_spec, make_run
 from mdembed.config import MARKET_SCENARIO, Settings
 from mdembed.errors import ConfigError
-from mdembed.io import write_csv, write_json
+from mdembed.io import write_csv, write_summary
 from mdembed.metrics import MetricsRecorder
 from mdembed.occupancy import Occupancy
 from mdembed.simulation import simulate
@@ -77,7 +77,7 @@ class MarketJob:
             "mdembed_version": __version__,
         }
         write_csv(out_dir / "metrics.csv", pd.concat(tables, ignore_index=True))
-        write_json(out_dir / "summary.json", summary)
+        write_summary(out_dir / "summary.json", summary)
         return summary
 
 

@@ -7,8 +7,8 @@ what tests call. Errors a user can cause are printed as one line
 
 from __future__ import annotations
 
-import json
 import shutil
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -16,12 +16,14 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from mdembed import lock, progress
 from mdembed.config import CONF_DIR, MARKET_SCENARIO, Settings, compose, differences, settings_from_config
-from mdembed.errors import ConfigError, MdembedError, exit_with
-from mdembed.io import write_atomic, write_json
+from mdembed.errors import ConfigError, EnvironmentFailure, MdembedError, exit_with
+from mdembed.io import read_json, write_atomic, write_json
 from mdembed.scenarios import SCENARIOS
 
 RUN_SETTINGS = "run_settings.json"
@@ -29,12 +31,20 @@ RUN_SETTINGS = "run_settings.json"
 __all__ = ["CONF_DIR", "compose", "main", "run"]  # compose and CONF_DIR live in mdembed.config, kept here for scripts
 
 
+# Everything a run writes into its directory (run_settings.json aside): a new run clears them first, so that no
+# file of an earlier run is ever passed off as this one's. A resumed run keeps what it continues from.
+RESULT_FILES = ("summary.json", "metrics.csv", "error.txt", "policy.pt", "substrate.json", "events.jsonl",
+                "events.jsonl.partial", "checkpoints", "tensorboard", "figures")  # fmt: skip
+RESUMED_FROM = ("checkpoints", "tensorboard")
+
+
 def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Check every setting, build the run, then run it into ``out_dir``; its summary.
 
     Nothing is written before every setting of the chosen scenario
     (:mod:`mdembed.scenarios`) has been checked and the run's objects built:
-    bad input leaves the directory as it was.
+    bad input leaves the directory as it was. The directory is locked for the
+    whole run (:mod:`mdembed.lock`).
     """
     settings = settings_from_config(cfg)
     scenario = SCENARIOS.get(settings.scenario)
@@ -43,42 +53,119 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
 
         torch.set_num_threads(settings.torch_threads)
     job = scenario.plan(cfg, settings)
+    if settings.mode == "eval" and Path(settings.checkpoint).is_dir():
+        raise ConfigError(f"checkpoint {settings.checkpoint} is a directory, not a checkpoint file")
     if settings.mode == "eval" and not Path(settings.checkpoint).is_file():
         raise ConfigError(f"checkpoint {settings.checkpoint} does not exist")
     out_dir = Path(out_dir)
-    finished = _prepare(out_dir, settings)
-    if finished is not None:
-        return finished
-    summary = job.run(out_dir)
-    if not settings.keep_checkpoint:  # the run is finished: its resume state is dead weight
-        shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    with lock.holding(out_dir):
+        finished = _prepare(out_dir, settings)
+        if finished is not None:
+            return finished
+        summary = job.run(out_dir)
+        if not settings.keep_checkpoint:  # the run is finished: its resume state is dead weight
+            shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
     return summary
 
 
 def _prepare(out_dir: Path, settings: Settings) -> dict[str, Any] | None:
     """Make ``out_dir`` ready for a run; a finished run's summary instead when ``skip_completed`` asks to keep it.
 
-    A finished run is only kept if it was made with the same settings (its
-    run_settings.json): a sweep re-run with other values into the same
-    directories must not pass old results off as new ones.
+    A finished run is only kept if its run_settings.json says it was made with
+    the same settings: a sweep re-run with other values into the same
+    directories must not pass old results off as new ones. A summary.json that
+    does not parse is an unfinished run (one killed while writing it).
     """
     summary_path, settings_path = out_dir / "summary.json", out_dir / RUN_SETTINGS
-    if summary_path.exists() and settings.skip_completed and not settings.overwrite:
-        previous = json.loads(settings_path.read_text()) if settings_path.exists() else settings.results
+    finished = read_json(summary_path)
+    if finished is not None and not settings.overwrite:
+        if not settings.skip_completed:
+            raise ConfigError(f"{out_dir} already holds a finished run; pass overwrite=true or choose another hydra.run.dir")
+        previous = read_json(settings_path)
+        if previous is None:
+            raise ConfigError(
+                f"{out_dir} holds a finished run without a readable {RUN_SETTINGS}, so its settings cannot be checked; "
+                "pass overwrite=true to run it again"
+            )
         changed = differences(previous, dict(settings.results))
         if changed:
             raise ConfigError(
                 f"{out_dir} holds a finished run with other settings ({', '.join(changed[:5])}); "
                 "pass overwrite=true or choose another directory"
             )
-        return json.loads(summary_path.read_text())
-    if summary_path.exists() and not settings.overwrite:
-        raise ConfigError(f"{out_dir} already holds a finished run; pass overwrite=true or choose another hydra.run.dir")
+        return finished
+    if finished is None and not settings.resume and not settings.overwrite and (out_dir / "checkpoints" / "last.pt").exists():
+        raise ConfigError(
+            f"{out_dir} holds an unfinished run that can be resumed; pass resume=true to continue it or overwrite=true to start again"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary_path.unlink(missing_ok=True)
-    (out_dir / "error.txt").unlink(missing_ok=True)
+    for name in RESULT_FILES:
+        if settings.resume and name in RESUMED_FROM:
+            continue
+        path = out_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
     write_json(settings_path, dict(settings.results))
     return None
+
+
+class RunDirectoryGuard(Callback):
+    """Locks the run directory before Hydra writes anything into it (``hydra.callbacks`` in conf/config.yaml).
+
+    Hydra creates the directory, its log and .hydra/ before calling the task:
+    a second run into a busy directory must stop before that, with one line.
+    A sweep locks its sweep directory the same way, and each job its own.
+    Hydra imports this class from ``mdembed.run`` (a module apart from
+    ``__main__``), so what it holds lives in :mod:`mdembed.lock`.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _lock_or_exit(Path(str(config.hydra.run.dir)))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _lock_or_exit(Path(str(config.hydra.sweep.dir)))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        lock.release(Path(str(config.hydra.sweep.dir)))
+
+
+def _lock_or_exit(directory: Path) -> None:
+    try:
+        lock.acquire(directory)
+    except MdembedError as err:
+        exit_with(err)
+    except OSError as err:
+        exit_with(EnvironmentFailure.from_os_error(err))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cluster's time limit, ``kill``), handled like Ctrl-C."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def interruption(stop: KeyboardInterrupt, out_dir: Path) -> str:
+    """One line: which signal, where the run stopped and how to go on from there."""
+    signal_name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+    where = progress.position()
+    at = f" during {where}" if where else ""
+    if (out_dir / "checkpoints" / "last.pt").is_file():
+        how = f"the same command with resume=true hydra.run.dir={out_dir} continues it from its last checkpoint"
+    else:
+        how = f"nothing to resume from: run the same command again (no result was written to {out_dir})"
+    return f"interrupted by {signal_name}{at}; {how}"
+
+
+def _note_failure(out_dir: Path, text: str) -> None:
+    """error.txt beside the run's files, if the directory takes it (the failure may be that it does not)."""
+    try:
+        write_atomic(out_dir / "error.txt", text)
+    except OSError:
+        pass
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -87,33 +174,100 @@ def hydra_main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
-    try:
-        summary = run(cfg, out_dir)
-    except MdembedError as err:
-        write_atomic(out_dir / "error.txt", f"{err}\n")
+
+    def fail(err: MdembedError) -> None:
         if sweeping:
             print(f"mdembed: job {hydra_cfg.job.num} failed: {err}", file=sys.stderr)
             return
         exit_with(err)
+
+    try:
+        lock.acquire(out_dir)  # already held in a single run (RunDirectoryGuard); a sweep's job takes it here
+    except MdembedError as err:
+        return fail(err)  # not a word into the directory: it is another run's
+    except OSError as err:
+        return fail(EnvironmentFailure.from_os_error(err))
+    try:
+        summary = run(cfg, out_dir)
+    except MdembedError as err:
+        _note_failure(out_dir, f"{err}\n")
+        return fail(err)
+    except OSError as err:  # a full disk, a directory made read-only during the run
+        failure = EnvironmentFailure.from_os_error(err)
+        _note_failure(out_dir, f"{failure}\n")
+        return fail(failure)
+    except KeyboardInterrupt as stop:
+        message = interruption(stop, out_dir)
+        _note_failure(out_dir, message + "\n")
+        if sweeping:
+            raise
+        print(f"mdembed: {message}", file=sys.stderr)
+        sys.exit(EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED)
     except Exception as err:
         if not sweeping:
             raise
-        write_atomic(out_dir / "error.txt", traceback.format_exc())
+        _note_failure(out_dir, traceback.format_exc())
         print(f"mdembed: job {hydra_cfg.job.num} failed: {type(err).__name__}: {err} (see {out_dir / 'error.txt'})", file=sys.stderr)
         return
+    finally:
+        lock.release(out_dir)
     print(SCENARIOS.get(summary.get("scenario", MARKET_SCENARIO)).report(summary, out_dir))
 
 
-def check_group_choices(args: list[str]) -> None:
-    """Name an unknown config-group option in one line, before Hydra composes anything."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # the shell's 128 + SIGINT, 128 + SIGTERM
 
-    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
-    candidates = [a for a in args if "=" in a and not a.startswith("-")]
+HYDRA_FLAGS_CHECKED = ("-m", "--multirun")  # with any other flag (--cfg, --help, -cp ...) Hydra alone reads the line
+
+
+def check_overrides(args: list[str]) -> None:
+    """Compose the config of the line's first job as Hydra will, check its settings, and name any problem in one line.
+
+    Hydra reports its own errors (an unknown key, a missing '=', an unknown
+    launcher, a null group) in several lines with exit status 1; composing
+    first turns each into one ``mdembed: error`` line with status 2, and a
+    bad setting stops the line before Hydra creates a run directory. A
+    sweep's first value of every swept key is composed; the rest are checked
+    job by job.
+    """
+    if any(a.startswith("-") and a not in HYDRA_FLAGS_CHECKED for a in args):
+        return
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+
+    lines = [a for a in args if a not in HYDRA_FLAGS_CHECKED]
     try:
-        overrides = OverridesParser.create().parse_overrides(candidates)
-    except Exception as err:
-        raise ConfigError(f"cannot parse the overrides: {str(err).splitlines()[0]}") from None
+        overrides = OverridesParser.create().parse_overrides(lines)
+    except OverrideParseException as err:
+        line, why = (str(err).splitlines() + ["", ""])[:2]
+        raise ConfigError(f"{line.replace('Error parsing override', 'cannot parse the override')}: {why} (write key=value)") from None
+    _check_group_choices(overrides)
+    first = []
+    for override in overrides:
+        if override.is_sweep_override():
+            first.append(f"{override.get_key_element()}={next(iter(override.sweep_string_iterator()))}")
+        else:
+            first.append(override.input_line)
+    try:
+        config = compose(first, return_hydra_config=True)
+    except MissingConfigException as err:
+        group, _, name = str(err.missing_cfg_file).rpartition("/")
+        known = f"; known: {', '.join(err.options)}" if err.options else ""
+        raise ConfigError(f"unknown {group} {name!r}{known}") from None
+    except HydraException as err:
+        text = str(err)
+        if text.startswith("Could not override") and err.__cause__ is not None:
+            key = text.split("'")[1]
+            hint = " of the chosen launcher (hydra/launcher=local, joblib or slurm has it?)" if key.startswith("hydra.launcher.") else ""
+            raise ConfigError(f"unknown key {key}{hint}") from None
+        raise ConfigError(text.splitlines()[0]) from None
+    job = OmegaConf.to_container(config, resolve=False)
+    job.pop("hydra")
+    settings_from_config(OmegaConf.create(job))  # the run's own checks, before Hydra creates its directory
+
+
+def _check_group_choices(overrides: list[Any]) -> None:
+    """Name an unknown or null config-group option with the options there are."""
+    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
     for override in overrides:
         group = override.key_or_group
         if group not in groups or override.is_delete():
@@ -121,16 +275,31 @@ def check_group_choices(args: list[str]) -> None:
         options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
         values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
         for value in values:
+            if value is None:
+                raise ConfigError(f"{group}=null is not a choice; choose one of {', '.join(options)} (or leave {group} out)")
             if isinstance(value, str) and value not in options:
                 raise ConfigError(f"unknown {group} {value!r}; known: {', '.join(options)}")
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        check_group_choices(sys.argv[1:])
+        check_overrides(sys.argv[1:])
     except MdembedError as err:
         exit_with(err)
-    hydra_main()
+    try:
+        hydra_main()
+    except KeyboardInterrupt as stop:  # a sweep, stopped between or inside its jobs
+        signal_name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+        where = "".join(f" hydra.sweep.dir={d}" for d in lock.held())
+        for directory in lock.held():
+            lock.release(directory)
+        print(
+            f"mdembed: sweep interrupted by {signal_name}; finished jobs keep their results: "
+            f"run the same command with skip_completed=true{where} to run only the rest",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

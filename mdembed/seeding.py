@@ -15,5 +15,9 @@ import numpy as np
 
 def stream(seed: int, name: str) -> np.random.Generator:
     """An independent generator for the named stream of ``seed``."""
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ValueError(f"a seed is a non-negative integer, got {seed!r}")
     key = zlib.crc32(name.encode("utf-8"))
-    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, key]))
+    # SeedSequence takes integers of any size (split into 32-bit words), so no two seeds share a
+    # stream; below 2**32 the words are the ones earlier versions drew from.
+    return np.random.default_rng(np.random.SeedSequence([int(seed), key]))

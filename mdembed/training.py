@@ -75,7 +75,15 @@ class TrainingTask(Protocol):
 
 
 def train(learner: Learner, task: TrainingTask, settings: Settings, out_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Train until the task's last step; the training metrics and a summary of the training."""
+    """Train until the task's last step; the training metrics and a summary of the training.
+
+    The summary's ``wall_time_s`` adds up every process of the run (resumes
+    included); ``steps_per_s`` is the speed of this process's steps alone,
+    None when it ran none (resumed from the checkpoint of the last step). Its
+    learner diagnostics are those at the last step: a run resumed after the
+    last step takes them from the last metrics window it restored, so a
+    learner that does not save its diagnostics loses none of them.
+    """
     path = out_dir / "checkpoints" / "last.pt"
     elapsed_before = _resume(path, learner, task, settings) if settings.resume else 0.0
     start_step = task.position
@@ -125,15 +133,24 @@ def train(learner: Learner, task: TrainingTask, settings: Settings, out_dir: Pat
     })  # fmt: skip
     task.close()
     done = task.position - start_step
+    diagnostics = dict(learner.diagnostics())
+    if not done and task.rows:  # resumed from the checkpoint of the last step: the diagnostics it recorded
+        diagnostics.update(_recorded_diagnostics(task.rows[-1]))
     summary = {
         "steps": task.total_steps,
         "resumed_at_step": start_step if settings.resume else None,
         "wall_time_s": elapsed_before + wall,
-        "steps_per_s": done / wall if wall > 0 and done else float("nan"),
-        **learner.diagnostics(),
+        # the speed of this process's steps; None (JSON null) when it ran none (resumed after the last step)
+        "steps_per_s": done / wall if wall > 0 and done else None,
+        **diagnostics,
         **task.summary(),
     }
     return task.table(), summary
+
+
+def _recorded_diagnostics(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The learner's diagnostics as a metrics row recorded them (its ``learner_*`` columns), unprefixed."""
+    return {key[len(DIAGNOSTICS_PREFIX):]: value for key, value in row.items() if key.startswith(DIAGNOSTICS_PREFIX)}
 
 
 def _settings_text(settings: Settings) -> str:

@@ -154,6 +154,23 @@ def test_broken_checkpoint_is_a_one_line_error(trained, tmp_path, damage):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_policy_with_non_finite_weights_is_refused_naming_the_tensor(trained, tmp_path, value):
+    out, _ = trained
+    data = load_checkpoint(out / "policy.pt")
+    name = next(iter(data["learner"]["online"]))
+    data["learner"]["online"][name].view(-1)[0] = value
+    bad = tmp_path / "diverged.pt"
+    torch.save(data, bad)
+    with pytest.raises(ConfigError) as err:
+        run(compose(TINY + ["mode=eval", f"checkpoint={bad}"]), tmp_path / "run")
+    assert str(err.value) == (
+        f"checkpoint {bad} holds non-finite values in learner.online.{name} "
+        "(NaN or infinity: the training diverged); it cannot be used"
+    )
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
 def test_command_line_end_to_end_and_a_corrupt_checkpoint(trained, tmp_path):
     """The real entry point: a tiny run, then resume from a truncated checkpoint: one line, exit 2."""
     args = [sys.executable, "-m", "mdembed.run", *TINY, "dc.train.episodes=2", "dc.eval.steps=100"]

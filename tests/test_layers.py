@@ -14,7 +14,7 @@ import mdembed
 
 # lowest first; keep in step with docs/ARCHITECTURE.md
 LAYERS = [
-    ("foundation", ["mdembed", "mdembed.errors", "mdembed.registry", "mdembed.seeding", "mdembed.io",
+    ("foundation", ["mdembed", "mdembed.errors", "mdembed.registry", "mdembed.seeding", "mdembed.io", "mdembed.lock",
                     "mdembed.progress", "mdembed.transitions"]),
     ("settings", ["mdembed.config"]),
     ("network", ["mdembed.network"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -164,6 +165,24 @@ def test_command_line_runs_end_to_end(tmp_path):
     assert json.loads((out / "summary.json").read_text())["requests"] == 120
 
 
+def test_command_line_without_a_terminal_logs_progress_lines_to_run_log(tmp_path):
+    """No terminal (stdin and stdout not a tty, as in CI or a cluster job): no bar, but progress lines in run.log."""
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "mdembed.run", "experiment=smoke", "workload.num_requests=120", "metrics.window=50",
+         f"hydra.run.dir={out}"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CI": "true"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    log = (out / "run.log").read_text().splitlines()
+    progress = [line for line in log if "[mdembed.progress][INFO] - " in line]
+    assert len(progress) == 10, log  # each tenth of the 120 evaluation requests, then the final line
+    assert "eval: 12/120 req (10%), " in progress[0] and " req/s, acceptance=" in progress[0] and ", ETA " in progress[0]
+    assert "eval: done, 120/120 req (100%), " in progress[-1]
+    assert "\r" not in result.stderr  # no bar drawn
+
+
 BAD_GML = "graph [\n  node [ id 0 label \"a\" \n  edge [ source 0 target 1 ]\n"
 
 
@@ -290,6 +309,6 @@ def test_the_command_line_writes_no_result_file_on_a_bad_learner_setting(tmp_pat
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["mdembed: error: algorithm.gamma must lie in [0, 1], got 2"]
+    assert result.stderr.strip().splitlines() == ["mdembed: error: algorithm.gamma must lie in [0, 1], got 2.0"]
     left = {p.name for p in tmp_path.iterdir()}
     assert left <= {".hydra", "run.log", "error.txt"}, left

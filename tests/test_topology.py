@@ -217,6 +217,19 @@ def test_non_ascii_label(tmp_path):
     assert load_topology(path=write_gml(tmp_path, text)).labels == ("Zürich", "Kraków")
 
 
+@pytest.mark.parametrize("name", ["bteurope", "abilene"])
+def test_utf8_byte_order_mark_is_ignored(tmp_path, name):
+    """A Zoo file saved by an editor that prefixes a UTF-8 BOM loads exactly like the original."""
+    original = next(p for p in topologies_dir().glob("*.gml") if p.stem.lower() == name)
+    copy = tmp_path / original.name
+    copy.write_bytes(b"\xef\xbb\xbf" + original.read_bytes())
+    expected, got = load_topology(name), load_topology(path=copy)
+    assert got.name == expected.name and got.labels == expected.labels
+    np.testing.assert_array_equal(got.edges, expected.edges)
+    np.testing.assert_array_equal(got.lat, expected.lat)
+    np.testing.assert_array_equal(got.lon, expected.lon)
+
+
 def test_zero_length_link(tmp_path):
     text = gml([node(0, "a", 51.5, -0.1), node(1, "b", 51.5, -0.1)], [(0, 1)])
     assert link_lengths_km(load_topology(path=write_gml(tmp_path, text))).tolist() == [0.0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,20 @@ class DriftingPrices:
         self.rng.bit_generator.state = json.loads(bytes(state["rng"].numpy()).decode())
 
 
+class ForgetfulLoss(DriftingPrices):
+    """Reports the last step's loss, which its saved state does not keep (nothing in the protocol asks it to)."""
+
+    last_loss = float("nan")
+
+    def observe(self, obs: Any, action: Any, reward: np.ndarray, next_obs: Any, terminated: bool) -> dict[str, float]:
+        losses = super().observe(obs, action, reward, next_obs, terminated)
+        self.last_loss = float(np.abs(reward).mean())
+        return losses
+
+    def diagnostics(self) -> dict[str, float]:
+        return {**super().diagnostics(), "loss": self.last_loss}
+
+
 def setup(extra: list[str] = ()) -> tuple[DriftingPrices, MarketTrainingTask, Any]:
     settings = settings_from_config(compose([*OVERRIDES, *extra]))
     layout = DomainLayout(make_substrate(settings.topology, settings.seed), prices="node")
@@ -103,6 +118,27 @@ def test_a_policy_from_another_substrate_or_scenario_is_refused(tmp_path):
         load_policy(learner, tmp_path / "policy.pt", "dc_provisioning", None)
 
 
+def test_a_directory_given_as_checkpoint_is_named_as_such(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_checkpoint(tmp_path)
+    assert str(err.value) == f"checkpoint {tmp_path} is a directory, not a checkpoint file"
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_resume_from_a_diverged_checkpoint_is_refused_naming_the_tensor(tmp_path):
+    learner, task, settings = setup()
+    train(learner, task, settings, tmp_path)
+    path = tmp_path / "checkpoints" / "last.pt"
+    data = load_checkpoint(path)
+    data["learner"]["mean_reward"][1] = float("-inf")
+    torch.save(data, path)
+    learner, task, settings = setup(["resume=true"])
+    with pytest.raises(ConfigError, match=r"holds non-finite values in learner\.mean_reward \(NaN or infinity") as err:
+        train(learner, task, settings, tmp_path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
 def test_resume_under_other_result_settings_names_them(tmp_path):
     learner, task, settings = setup()
     train(learner, task, settings, tmp_path)
@@ -132,3 +168,21 @@ def test_resume_gives_the_uninterrupted_metrics(tmp_path):
     assert summary["resumed_at_step"] == 25
     timing = [c for c in whole.columns if c.startswith("decision_time")]
     pd.testing.assert_frame_equal(resumed.drop(columns=timing), whole.drop(columns=timing), check_exact=True)
+
+
+def test_resume_from_the_checkpoint_of_the_last_step_keeps_the_final_summary(tmp_path):
+    """No step left to run: no NaN speed, and the last window's diagnostics come back from the checkpoint."""
+    _, task, settings = setup()
+    whole, summary = train(ForgetfulLoss(task.layout, 0), task, settings, tmp_path)
+    assert summary["steps_per_s"] > 0 and math.isfinite(summary["loss"])
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 60  # saved at the last step
+
+    _, task, settings = setup(["resume=true"])
+    table, resumed = train(ForgetfulLoss(task.layout, 0), task, settings, tmp_path)
+    assert resumed["resumed_at_step"] == 60
+    assert resumed["steps_per_s"] is None  # this process ran no step
+    assert json.loads(json.dumps(resumed, allow_nan=False))["steps_per_s"] is None
+    assert resumed["wall_time_s"] > 0
+    for key in ("loss", "mean_reward", "steps", "last_window_acceptance_ratio"):
+        assert resumed[key] == summary[key], key
+    pd.testing.assert_frame_equal(table, whole)

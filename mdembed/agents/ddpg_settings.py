@@ -10,6 +10,7 @@ from mdembed.env.layout import PRICE_GRANULARITIES
 
 NOISE_KINDS = ("gaussian", "ou")
 BOUNDINGS = ("tanh", "invert")  # how the actor keeps its output in [-1, 1]
+MAX_NOISE_SIGMA = 10.0  # the action lies in [-1, 1]: more noise than this only ever quotes the bounds
 
 
 @dataclass(frozen=True)
@@ -64,17 +65,19 @@ class DDPGSettings:
         for key in ("batch_size", "hidden", "buffer_size"):
             set_whole(self, "algorithm", key)
         set_whole(self, "algorithm", "learning_starts", minimum=0)
-        channels = tuple(int(c) for c in self.conv_channels)
-        if len(channels) != 3 or min(channels) < 1:
+        channels = tuple(self.conv_channels)
+        if len(channels) != 3 or min(channels) < 1 or any(int(c) != c for c in channels):
             raise ConfigError(f"algorithm.conv_channels must be 3 positive integers, got {list(self.conv_channels)}")
-        object.__setattr__(self, "conv_channels", channels)
+        object.__setattr__(self, "conv_channels", tuple(int(c) for c in channels))
         if self.noise not in NOISE_KINDS:
             raise ConfigError(f"algorithm.noise must be one of {', '.join(NOISE_KINDS)}, got {self.noise!r}")
         for key in ("noise_decay", "ou_theta"):
             if not 0 < getattr(self, key) <= 1:
                 raise ConfigError(f"algorithm.{key} must lie in (0, 1], got {getattr(self, key)}")
+        if not 0 <= self.noise_sigma <= MAX_NOISE_SIGMA:
+            raise ConfigError(f"algorithm.noise_sigma must lie in [0, {MAX_NOISE_SIGMA}] (normalized action units), got {self.noise_sigma}")
         if not 0 <= self.noise_sigma_min <= self.noise_sigma:
-            raise ConfigError("algorithm.noise_sigma_min must lie in [0, noise_sigma]")
+            raise ConfigError(f"algorithm.noise_sigma_min must lie in [0, noise_sigma], got {self.noise_sigma_min}")
 
 
 @register("ddpg", LEARNER, DDPGSettings)

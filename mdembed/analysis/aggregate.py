@@ -20,7 +20,7 @@ not every job shares, space-separated; a study's ``arm=NAME`` override
 reads as NAME. Its *name*, the label of tables and
 figures, is the arm, or the algorithm followed by the variant.
 
-Jobs that failed (an ``error.txt`` and no ``summary.json``) are listed on
+Jobs that failed (an ``error.txt`` and no ``summary.json``, or a summary.json cut short) are listed on
 stderr and left out, and so are data-centre runs (``scenario=dc_provisioning``,
 whose summary has its own shape). Nothing is re-simulated.
 """
@@ -28,7 +28,6 @@ whose summary has its own shape). Nothing is re-simulated.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -40,7 +39,7 @@ from scipy import stats
 
 from mdembed.config import MARKET_SCENARIO
 from mdembed.errors import MdembedError, exit_with
-from mdembed.io import write_csv
+from mdembed.io import read_json, write_csv
 
 METRICS = (
     "acceptance_ratio", "vnf_acceptance_ratio", "vl_acceptance_ratio", "revenue", "cost", "revenue_to_cost",
@@ -89,10 +88,12 @@ def collect(root: Path) -> tuple[pd.DataFrame, list[Path]]:
     """One row per finished job, and the directories of failed jobs."""
     if not root.is_dir():
         raise MdembedError(f"{root} is not a directory")
-    summaries = {p: json.loads(p.read_text()) for p in sorted(root.rglob("summary.json"))}
+    read = {p: read_json(p) for p in sorted(root.rglob("summary.json"))}
+    summaries = {p: s for p, s in read.items() if s is not None}  # a corrupt summary.json: an unfinished job
     market = {p: s for p, s in summaries.items() if s.get("scenario", MARKET_SCENARIO) == MARKET_SCENARIO}
     rows = [_job_row(p, summary) for p, summary in market.items()]
-    failed = sorted(p.parent for p in root.rglob("error.txt") if not (p.parent / "summary.json").exists())
+    failed = sorted({p.parent for p in root.rglob("error.txt") if (p.parent / "summary.json") not in summaries}
+                    | {p.parent for p, s in read.items() if s is None})  # fmt: skip
     if not rows and summaries:
         raise MdembedError(f"no multi-domain run under {root}, only data-centre runs (python -m mdembed.plot draws theirs)")
     if not rows:

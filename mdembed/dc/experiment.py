@@ -32,7 +32,7 @@ from mdembed.dc.dqn import DQNAgent, epsilon
 from mdembed.dc.env import DataCentreEnv
 from mdembed.dc.metrics import DCRecorder
 from mdembed.dc.settings import PHASES, DCSettings, dc_settings_from_config
-from mdembed.io import write_csv, write_json
+from mdembed.io import write_csv, write_summary
 from mdembed.progress import Progress
 from mdembed.seeding import stream
 from mdembed.training import load_policy, train
@@ -159,9 +159,9 @@ def evaluate(policy: str, agent: DQNAgent, dc: DCSettings, seed: int, progress: 
     return recorder
 
 
-def relative_change(dqn: float, baseline: float) -> float:
-    """(dqn - baseline) / baseline: +0.2 is 20% more than the autoscaler."""
-    return float((dqn - baseline) / baseline) if baseline else float("nan")
+def relative_change(dqn: float | None, baseline: float | None) -> float | None:
+    """(dqn - baseline) / baseline: +0.2 is 20% more than the autoscaler; None where either is undefined or baseline is 0."""
+    return float((dqn - baseline) / baseline) if dqn is not None and baseline else None
 
 
 def run_dc(settings: Settings, dc: DCSettings, out_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -191,7 +191,7 @@ def run_dc(settings: Settings, dc: DCSettings, out_dir: Path, device: torch.devi
         "mdembed_version": __version__,
     }
     write_csv(out_dir / "metrics.csv", pd.concat(tables, ignore_index=True))
-    write_json(out_dir / "summary.json", summary)
+    write_summary(out_dir / "summary.json", summary)
     return summary
 
 

@@ -26,7 +26,6 @@ Definitions (columns of metrics.csv; the summary uses the same names over a whol
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -36,8 +35,9 @@ COUNTS = ("arrived", "served", "satisfied", "sla_violations", "dropped", "invali
 RENAMED = {"invalid": "invalid_actions", "unnecessary_uninstall": "unnecessary_uninstalls"}
 
 
-def _ratio(num: float, den: float) -> float:
-    return float(num / den) if den else float("nan")
+def _ratio(num: float, den: float) -> float | None:
+    """num / den; None (null in summary.json) where it is undefined: NaN is kept for results gone wrong."""
+    return float(num / den) if den else None
 
 
 class DCRecorder:
@@ -101,8 +101,8 @@ class DCRecorder:
             sla_violation_rate=_ratio(acc["sla_violations"], acc["served"]),
             resource_utilization=acc["utilization"] / n,
             instance_efficiency=acc["efficiency"] / n,
-            e2e_delay_ms_mean=float(np.mean(delays)) if delays else math.nan,
-            e2e_delay_ms_p95=float(np.percentile(delays, 95)) if delays else math.nan,
+            e2e_delay_ms_mean=float(np.mean(delays)) if delays else None,
+            e2e_delay_ms_p95=float(np.percentile(delays, 95)) if delays else None,
             instances=acc["instances"] / n,
             reward=acc["reward"],
         )
@@ -111,7 +111,7 @@ class DCRecorder:
     @property
     def acceptance(self) -> float:
         """Acceptance rate over every step so far (cheap: for progress bars)."""
-        return _ratio(self.totals["served"], self.totals["served"] + self.totals["dropped"])
+        return _ratio(self.totals["served"], self.totals["served"] + self.totals["dropped"]) or 0.0
 
     def summary(self) -> dict[str, float]:
         """The metrics over every step recorded so far, plus the reward per step."""

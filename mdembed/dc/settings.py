@@ -57,7 +57,7 @@ class DataCentreSettings:
     bandwidth_mbps: tuple[float, ...] = (2000.0, 4000.0, 2000.0, 1000.0, 2000.0)  # NIC reserved per instance
     instance_capacity_mbps: tuple[float, ...] = (400.0, 800.0, 500.0, 300.0, 400.0)  # chain traffic one instance serves
     processing_ms: tuple[float, ...] = (1.0, 2.0, 1.5, 0.5, 1.0)  # per-type processing delay at zero load
-    initial_instances: tuple[float, ...] = (1, 1, 1, 1, 1)
+    initial_instances: tuple[int, ...] = (1, 1, 1, 1, 1)
     boot_steps: int = 1  # steps from allocate until an instance serves
     step_ms: float = 2.0  # wall-clock length of one step (one decision)
     efficiency_threshold: float = 0.8  # +0.3 reward when used / installed instance capacity exceeds it
@@ -91,7 +91,7 @@ class DCWorkloadSettings:
     arrival_rate: float = 0.8  # mean requests per step
     rate_amplitude: float = 0.6  # rate(t) = arrival_rate * (1 + amplitude * sin(2 pi t / period)); 0: homogeneous
     rate_period: float = 400.0  # steps
-    chain_length: tuple[float, float] = (2, 4)  # VNF types per chain ~ U{min..max}, distinct
+    chain_length: tuple[int, int] = (2, 4)  # VNF types per chain ~ U{min..max}, distinct
     type_weights: tuple[float, ...] = (0.3, 0.15, 0.2, 0.2, 0.15)  # how often each type appears in chains
     bandwidth_mbps: tuple[float, float] = (20.0, 100.0)  # ~ U(min, max)
     latency_budget_ms: tuple[float, float] = (10.0, 40.0)  # ~ U(min, max)

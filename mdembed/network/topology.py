@@ -9,6 +9,7 @@ file becomes a one-line :class:`TopologyError` naming the file.
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import re
@@ -123,6 +124,7 @@ def _read_text(file: Path) -> str:
         data = file.read_bytes()
     except OSError as err:
         raise _fail(file, f"cannot read it ({err.strerror or type(err).__name__})") from None
+    data = data.removeprefix(codecs.BOM_UTF8)  # an editor's UTF-8 byte-order mark is not part of the GML
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
