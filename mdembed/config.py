@@ -424,10 +424,9 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
     algorithm = cfg.get("algorithm")
     if not isinstance(algorithm, Mapping):  # algorithm=null
         raise ConfigError(f"algorithm must be chosen (algorithm=NAME), got {algorithm!r}")
-    if cfg.get("torch_threads") is not None:
-        torch_threads = checked("torch_threads", int, cfg["torch_threads"])
-        if not 1 <= torch_threads <= MAX_TORCH_THREADS:
-            raise ConfigError(f"torch_threads must lie within [1, {MAX_TORCH_THREADS}] or be null, got {torch_threads}")
+    torch_threads = cfg.get("torch_threads")
+    if torch_threads is not None and not (_is_number(torch_threads) and torch_threads in range(1, MAX_TORCH_THREADS + 1)):
+        raise ConfigError(f"torch_threads must be a whole number in [1, {MAX_TORCH_THREADS}] or null, got {torch_threads!r}")
     return Settings(
         seed=_seed(cfg.get("seed", 0)),
         scenario=checked("scenario", str, cfg.get("scenario", MARKET_SCENARIO)),

@@ -101,12 +101,17 @@ def _train_or_load(algorithm: LearningAlgorithm, settings: Settings, out_dir: Pa
     return train(algorithm.learner, training_task(algorithm, settings), settings, out_dir)
 
 
-def plan(config: Mapping[str, Any], settings: Settings) -> MarketJob:
-    """Check every setting (``algorithm.*`` included) and build the run; nothing is written."""
+def check(config: Mapping[str, Any], settings: Settings) -> AlgorithmSpec:
+    """Check what ``settings`` leaves to the scenario (``algorithm.*``), building nothing; the algorithm's entry."""
     spec, _ = algorithm_spec(settings)
     if not spec.learns and (settings.mode == "eval" or settings.resume):
         raise ConfigError(f"algorithm {spec.name} does not learn: mode=eval and resume=true are for learning algorithms")
-    return MarketJob(settings, spec, make_run(settings))
+    return spec
+
+
+def plan(config: Mapping[str, Any], settings: Settings) -> MarketJob:
+    """Check every setting (``algorithm.*`` included) and build the run; nothing is written."""
+    return MarketJob(settings, check(config, settings), make_run(settings))
 
 
 def report(summary: Mapping[str, Any], out_dir: Path) -> str:

@@ -262,7 +262,9 @@ def check_overrides(args: list[str]) -> None:
         raise ConfigError(text.splitlines()[0]) from None
     job = OmegaConf.to_container(config, resolve=False)
     job.pop("hydra")
-    settings_from_config(OmegaConf.create(job))  # the run's own checks, before Hydra creates its directory
+    job = OmegaConf.create(job)
+    settings = settings_from_config(job)  # the run's own checks, before Hydra creates its directory
+    SCENARIOS.get(settings.scenario).check(job, settings)
 
 
 def _check_group_choices(overrides: list[Any]) -> None:

@@ -1,6 +1,7 @@
 """The scenarios a run can be, chosen by ``scenario=NAME``: one registry for run, report and figures.
 
-Each entry knows how to check its settings and build a run without writing
+Each entry knows how to check its settings (``check``, cheap: the command
+line runs it before Hydra creates a directory) and build a run without writing
 anything (``plan``; the run itself is the returned job's ``run(out_dir)``),
 the one line printed after a run (``report``) and its figures (``plot``).
 Entries import their modules only when used, so choosing a scenario costs
@@ -26,12 +27,19 @@ class Job(Protocol):
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    plan: Callable[[Mapping[str, Any], Settings], Job]  # every setting checked, nothing written
+    check: Callable[[Mapping[str, Any], Settings], Any]  # the scenario's own settings checked, nothing built
+    plan: Callable[[Mapping[str, Any], Settings], Job]  # every setting checked and the run built, nothing written
     report: Callable[[Mapping[str, Any], Path], str]  # one line about a finished run
     plot: Callable[[Path, list[Path]], list[Path]]  # figures of these runs into DIR/figures
 
 
 SCENARIOS: Registry[Scenario] = Registry("scenario")
+
+
+def _check_market(config: Mapping[str, Any], settings: Settings) -> Any:
+    from mdembed.multidomain import check
+
+    return check(config, settings)
 
 
 def _plan_market(config: Mapping[str, Any], settings: Settings) -> Job:
@@ -52,6 +60,12 @@ def _plot_market(directory: Path, runs: list[Path]) -> list[Path]:
     return plot_market(directory, runs)
 
 
+def _check_dc(config: Mapping[str, Any], settings: Settings) -> Any:
+    from mdembed.dc.experiment import check
+
+    return check(config, settings)
+
+
 def _plan_dc(config: Mapping[str, Any], settings: Settings) -> Job:
     from mdembed.dc.experiment import plan
 
@@ -70,5 +84,5 @@ def _plot_dc(directory: Path, runs: list[Path]) -> list[Path]:
     return plot_dc(directory, runs)
 
 
-SCENARIOS.register(MARKET_SCENARIO)(Scenario(MARKET_SCENARIO, _plan_market, _report_market, _plot_market))
-SCENARIOS.register("dc_provisioning")(Scenario("dc_provisioning", _plan_dc, _report_dc, _plot_dc))
+SCENARIOS.register(MARKET_SCENARIO)(Scenario(MARKET_SCENARIO, _check_market, _plan_market, _report_market, _plot_market))
+SCENARIOS.register("dc_provisioning")(Scenario("dc_provisioning", _check_dc, _plan_dc, _report_dc, _plot_dc))

@@ -182,8 +182,8 @@ class DQNAgent:
         return losses
 
     def diagnostics(self) -> dict[str, float]:
-        """Updates so far, the last TD loss and the importance-sampling exponent beta."""
-        return {"updates": self.updates, "loss": self.last_loss, "beta": self.beta}
+        """Updates so far, the last TD loss (None before the first update) and the importance-sampling exponent beta."""
+        return {"updates": self.updates, "loss": self.last_loss if self.updates else None, "beta": self.beta}
 
     def update(self) -> float:
         s = self.settings

@@ -207,17 +207,21 @@ class DCJob:
         return run_dc(self.settings, self.dc, out_dir, self.device)
 
 
+def check(config: Mapping[str, Any], settings: Settings) -> DCSettings:
+    """Check every ``dc.*`` setting, building nothing."""
+    return dc_settings_from_config(config)
+
+
 def plan(config: Mapping[str, Any], settings: Settings) -> DCJob:
     """Check every ``dc.*`` setting and the device; nothing is written."""
-    dc = dc_settings_from_config(config)
-    return DCJob(settings, dc, resolve_device(settings.device))  # a missing GPU stops the run here
+    return DCJob(settings, check(config, settings), resolve_device(settings.device))  # a missing GPU stops the run here
 
 
 def report(summary: Mapping[str, Any], out_dir: Path) -> str:
     dqn, auto = summary["dqn"], summary["autoscaler"]
+    delay = {name: "n/a" if r["e2e_delay_ms_mean"] is None else f"{r['e2e_delay_ms_mean']:.2f}" for name, r in (("dqn", dqn), ("auto", auto))}
     return (
         f"dc_provisioning seed {summary['seed']}: acceptance dqn {dqn['acceptance_rate']:.3f} / autoscaler "
         f"{auto['acceptance_rate']:.3f}, resource utilization {dqn['resource_utilization']:.3f} / "
-        f"{auto['resource_utilization']:.3f}, mean e2e delay {dqn['e2e_delay_ms_mean']:.2f} / "
-        f"{auto['e2e_delay_ms_mean']:.2f} ms, results in {out_dir}"
+        f"{auto['resource_utilization']:.3f}, mean e2e delay {delay['dqn']} / {delay['auto']} ms, results in {out_dir}"
     )
