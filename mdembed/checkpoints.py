@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from mdembed.errors import ConfigError
+from mdembed.io import leaves
 from mdembed.network.substrate import Substrate
 
 CHECKPOINT_FORMAT = "mdembed-checkpoint-2"
@@ -73,7 +74,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _first_non_finite(value: Any, name: str = "") -> str | None:
+def _first_non_finite(value: Any, name: str) -> str | None:
     """The dotted name of the first floating tensor in ``value`` holding NaN or infinity; None if none.
 
     Walks nested dicts, lists and tuples (networks, optimizer states, replay
@@ -83,20 +84,9 @@ def _first_non_finite(value: Any, name: str = "") -> str | None:
     with nothing quoted), and so may a learner's plain floats (a loss before
     the first update), which are not weights and are not checked.
     """
-    if isinstance(value, torch.Tensor):
-        if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all()):
-            return name or "the checkpoint"
-        return None
-    if isinstance(value, dict):
-        items = ((f"{name}.{key}" if name else str(key), item) for key, item in value.items())
-    elif isinstance(value, (list, tuple)):
-        items = ((f"{name}[{i}]", item) for i, item in enumerate(value))
-    else:
-        return None
-    for child, item in items:
-        found = _first_non_finite(item, child)
-        if found is not None:
-            return found
+    for key, leaf in leaves(value, name):
+        if isinstance(leaf, torch.Tensor) and (leaf.is_floating_point() or leaf.is_complex()) and not bool(torch.isfinite(leaf).all()):
+            return key
     return None
 
 

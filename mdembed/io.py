@@ -58,7 +58,7 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
     (typically a learner whose weights diverged), and such a run must not look
     finished: nothing is written and the error names the first bad metric.
     """
-    bad = next(_non_finite(summary, ""), None)
+    bad = next(((key, value) for key, value in leaves(summary) if isinstance(value, float) and not math.isfinite(value)), None)
     if bad is not None:
         key, value = bad
         cause = " (the learner diverged in training: lower its learning rates or reward_scale)" if summary.get("training") else ""
@@ -66,12 +66,13 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
     write_json(path, summary)
 
 
-def _non_finite(value: Any, key: str) -> Iterator[tuple[str, float]]:
-    if isinstance(value, float) and not math.isfinite(value):
-        yield key or "value", value
-    elif isinstance(value, dict):
+def leaves(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    """Every value inside nested dicts, lists and tuples, with its dotted name (``training.q``, ``domain_revenue[1]``)."""
+    if isinstance(value, dict):
         for k, v in value.items():
-            yield from _non_finite(v, f"{key}.{k}" if key else str(k))
+            yield from leaves(v, f"{key}.{k}" if key else str(k))
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            yield from _non_finite(v, f"{key}[{i}]")
+            yield from leaves(v, f"{key}[{i}]")
+    else:
+        yield key or "value", value
