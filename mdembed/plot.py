@@ -33,7 +33,7 @@ def runs_by_scenario(directory: Path) -> dict[str, list[Path]]:
     return runs
 
 
-def plot(directory: Path) -> list[Path]:
+def plot(directory: Path, baseline: str | None = None) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         raise MdembedError(f"{directory} is not a directory")
@@ -42,16 +42,18 @@ def plot(directory: Path) -> list[Path]:
         raise MdembedError(f"no finished job (summary.json) under {directory}")
     written: list[Path] = []
     for name in sorted(runs):
-        written += SCENARIOS.get(name).plot(directory, runs[name])
+        written += SCENARIOS.get(name).plot(directory, runs[name], baseline)
     return written
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path)
+    parser.add_argument("--baseline", help="the algorithm the paired figure of multi-domain runs takes differences to "
+                        "(default: cff_3d when the directory holds it)")  # fmt: skip
     args = parser.parse_args()
     try:
-        written = plot(args.directory)
+        written = plot(args.directory, args.baseline)
     except MdembedError as err:
         exit_with(err)
     for path in written:

@@ -30,7 +30,7 @@ class Scenario:
     check: Callable[[Mapping[str, Any], Settings], Any]  # the scenario's own settings checked, nothing built
     plan: Callable[[Mapping[str, Any], Settings], Job]  # every setting checked and the run built, nothing written
     report: Callable[[Mapping[str, Any], Path], str]  # one line about a finished run
-    plot: Callable[[Path, list[Path]], list[Path]]  # figures of these runs into DIR/figures
+    plot: Callable[[Path, list[Path], str | None], list[Path]]  # figures of these runs into DIR/figures (baseline name)
 
 
 SCENARIOS: Registry[Scenario] = Registry("scenario")
@@ -54,10 +54,10 @@ def _report_market(summary: Mapping[str, Any], out_dir: Path) -> str:
     return report(summary, out_dir)
 
 
-def _plot_market(directory: Path, runs: list[Path]) -> list[Path]:
+def _plot_market(directory: Path, runs: list[Path], baseline: str | None) -> list[Path]:
     from mdembed.analysis.figures import plot_market
 
-    return plot_market(directory, runs)
+    return plot_market(directory, runs, baseline)
 
 
 def _check_dc(config: Mapping[str, Any], settings: Settings) -> Any:
@@ -78,7 +78,7 @@ def _report_dc(summary: Mapping[str, Any], out_dir: Path) -> str:
     return report(summary, out_dir)
 
 
-def _plot_dc(directory: Path, runs: list[Path]) -> list[Path]:
+def _plot_dc(directory: Path, runs: list[Path], baseline: str | None) -> list[Path]:  # compares with its autoscaler
     from mdembed.dc.plots import plot_dc
 
     return plot_dc(directory, runs)

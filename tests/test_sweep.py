@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from mdembed.errors import MdembedError
+
 
 def _sweep(sweep_dir, *extra: str) -> subprocess.CompletedProcess:
     args = [
@@ -118,11 +120,30 @@ def test_plot_writes_every_figure_from_the_result_files(tmp_path):
     from mdembed.plot import FIGURES, plot
 
     sweep_dir = tmp_path / "sweep"
-    assert _sweep(sweep_dir).returncode == 0
+    assert _sweep(sweep_dir, "algorithm=cff_3d,cff_sd").returncode == 0
     written = plot(sweep_dir)
-    expected = {sweep_dir / "figures" / f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")}
+    drawn = set(FIGURES) - {"learning_curves"}  # no training run: no learning-curve figure, rather than an empty one
+    expected = {sweep_dir / "figures" / f"{name}.{ext}" for name in drawn for ext in ("png", "pdf")}
     assert set(written) == expected
     assert all(path.stat().st_size > 1000 for path in expected)
+    with pytest.raises(MdembedError, match="no job named 'sa'"):
+        plot(sweep_dir, baseline="sa")
+
+
+def test_figures_give_an_algorithm_one_colour_and_log_spaced_loads_a_log_axis():
+    import matplotlib.pyplot as plt
+
+    from mdembed.analysis.figures import _load_axis, colours
+
+    palette = colours({"ddpg", "cff_3d", "ddpg_tanh", "ddpg_node"})
+    assert palette["ddpg"] == colours({"ddpg", "sa"})["ddpg"] == "tab:red"  # the same whatever else is drawn
+    assert len(set(palette.values())) == 4
+    fig, (log, linear) = plt.subplots(1, 2)
+    _load_axis(log, [0.025, 0.05, 0.5, 2.0])
+    _load_axis(linear, [0.05, 0.1, 0.2])
+    assert (log.get_xscale(), linear.get_xscale()) == ("log", "linear")
+    assert "log scale" in log.get_xlabel() and "log scale" not in linear.get_xlabel()
+    plt.close(fig)
 
 
 def _paper_config(*overrides: str):
@@ -134,22 +155,23 @@ def _paper_config(*overrides: str):
         return compose("config", overrides=["experiment=paper", *overrides], return_hydra_config=True)
 
 
-def test_the_paper_sweep_file_and_its_small_budget():
+def test_the_paper_sweep_file_and_its_budgets():
     full = _paper_config()
     assert str(full.hydra.mode) == "RunMode.MULTIRUN"
     params = full.hydra.sweeper.params
-    assert params.algorithm.split(",") == ["ddpg", "cff_sd", "cff_3d", "sa", "sa_cff"]
+    assert params.algorithm.split(",") == ["ddpg", "cff_sd", "cff_3d", "sa", "sa_cff", "ilp"]
     assert params.seed.split(",") == ["1", "2", "3", "4", "5"]
-    assert params["workload.arrival_rate"].split(",") == ["0.025", "0.05", "0.1", "0.2"]
+    assert params["workload.arrival_rate"].split(",") == ["0.025", "0.05", "0.1", "0.2", "0.5", "1", "2"]
     assert (full.workload.num_requests, full.train.steps, full.topology.name) == (10000, 20000, "bteurope")
     assert full.skip_completed and full.torch_threads == 1
 
-    small = _paper_config("budget=small")
-    assert small.hydra.sweeper.params.seed.split(",") == ["1", "2", "3"]
-    assert small.hydra.sweeper.params.algorithm == params.algorithm
-    assert small.hydra.sweeper.params["workload.arrival_rate"] == params["workload.arrival_rate"]
-    assert (small.workload.num_requests, small.train.steps) == (2000, 3000)
-    assert small.hydra.sweep.dir == "results/multirun/paper_small"
+    for budget, requests, steps in (("small", 1000, 3000), ("medium", 1000, 20000)):
+        cut = _paper_config(f"budget={budget}")
+        assert cut.hydra.sweeper.params.seed.split(",") == ["1", "2", "3"]
+        assert cut.hydra.sweeper.params.algorithm == params.algorithm
+        assert cut.hydra.sweeper.params["workload.arrival_rate"].split(",") == ["0.05", "0.5", "2"]
+        assert (cut.workload.num_requests, cut.train.steps) == (requests, steps)
+        assert cut.hydra.sweep.dir == f"results/multirun/paper_{budget}"
 
 
 def test_paper_sweep_names_jobs_by_their_overrides_and_resumes(tmp_path):

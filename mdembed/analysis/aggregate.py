@@ -45,7 +45,7 @@ METRICS = (
     "acceptance_ratio", "vnf_acceptance_ratio", "vl_acceptance_ratio", "revenue", "cost", "revenue_to_cost",
     "jain_index_mean", "decision_time_ms_median", "decision_time_ms_p95",
 )  # fmt: skip
-PER_DOMAIN = ("domain_mean_price_d", "domain_price_load_spearman_d")  # summary lists kept per domain: d0, d1, ...
+PER_DOMAIN = ("domain_revenue_d", "domain_mean_price_d", "domain_price_load_spearman_d")  # summary lists kept per domain
 GROUP = ["algorithm", "variant", "arrival_rate"]
 AXES = ("seed", "workload.arrival_rate", "algorithm")  # the overrides a sweep varies over seeds and loads
 PAIR_KEY = ["arrival_rate", "seed", "topology"]  # two jobs with these equal ran the same workload
@@ -107,8 +107,8 @@ def collect(root: Path) -> tuple[pd.DataFrame, list[Path]]:
 
 
 def aggregate(jobs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and 95% confidence interval of each metric (and each domain's mean quoted price and price-load
-    correlation) per algorithm, variant and arrival rate (tidy, long)."""
+    """Mean and 95% confidence interval of each metric (and each domain's revenue, mean quoted price and
+    price-load correlation) per algorithm, variant and arrival rate (tidy, long)."""
     out = []
     if "variant" not in jobs:
         jobs = jobs.assign(variant="")

@@ -5,12 +5,22 @@ DIR is a sweep directory (or a single run). Writes PNG and PDF into DIR/figures:
 - ``acceptance_vs_load``: acceptance ratio of VNF-FGs, VNFs and VLs against the
   arrival rate, one line per algorithm, shaded 95% confidence band over seeds;
 - ``revenue_cost_vs_load``: revenue and cost against the arrival rate;
+- ``paired_vs_load``: per algorithm, the mean over seeds of its difference to
+  the baseline (``cff_3d`` unless told otherwise) on the same workloads, with
+  the 95% interval, for VNF-FG acceptance and revenue (when the baseline ran);
+- ``domains_vs_load``: each domain's revenue and mean quoted price against the
+  arrival rate (does a loaded domain raise its prices?);
 - ``decision_time``: median and p95 decision time per algorithm (log scale);
 - ``domains``: per-domain node utilization and hosted VNFs and VLs per algorithm
   (evaluation windows, mean over windows and jobs);
-- ``learning_curves``: for learning algorithms (per load when there are several),
-  the domains' total reward, mean quoted price, acceptance ratio and share of
-  actor outputs at a price bound along training (mean over jobs).
+- ``learning_curves`` (only when the directory holds training runs): for
+  learning algorithms (per load when there are several), the domains' total
+  reward, mean quoted price, acceptance ratio and share of actor outputs at a
+  price bound along training (mean over jobs).
+
+The load axis is logarithmic when the loads span a factor of 10 or more (the
+paper sweep's log-spaced rates), and every figure of a directory gives an
+algorithm the same colour (:func:`colours`).
 """
 
 from __future__ import annotations
@@ -22,10 +32,43 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
-from mdembed.analysis.aggregate import aggregate, collect  # noqa: E402
+from mdembed.analysis.aggregate import aggregate, collect, paired  # noqa: E402
+from mdembed.errors import MdembedError  # noqa: E402
 
-FIGURES = ("acceptance_vs_load", "revenue_cost_vs_load", "decision_time", "domains", "learning_curves")
+FIGURES = ("acceptance_vs_load", "revenue_cost_vs_load", "paired_vs_load", "domains_vs_load", "decision_time", "domains",
+           "learning_curves")  # fmt: skip
+DEFAULT_BASELINE = "cff_3d"
+# The registered algorithms keep their colour in every figure; other names (a study's arms) take the next free ones.
+ALGORITHM_COLOURS = {"ddpg": "tab:red", "cff_3d": "tab:blue", "cff_sd": "tab:orange", "sa": "tab:green",
+                     "sa_cff": "tab:purple", "ilp": "black"}  # fmt: skip
+_MORE_COLOURS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray", "gold", "navy", "teal", "lime", "maroon",
+                 "darkkhaki", "slateblue")  # fmt: skip
+LOAD_LABEL = "arrival rate (VNF-FGs per time unit)"
+LOAD_STYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3)))  # one per load in the learning curves
+
+
+def colours(names: list[str] | set[str]) -> dict[str, str]:
+    """One colour per name, the same in every figure of a directory."""
+    free = [c for c in _MORE_COLOURS]
+    out = {}
+    for name in sorted(names):
+        out[name] = ALGORITHM_COLOURS.get(name) or (free.pop(0) if free else "gray")
+    return out
+
+
+def _load_axis(ax: plt.Axes, rates: list[float]) -> None:
+    """A log axis with the swept rates as ticks when they span a factor of 10 or more; linear otherwise."""
+    rates = sorted({float(r) for r in rates if r == r})
+    if len(rates) > 2 and rates[0] > 0 and rates[-1] / rates[0] >= 10:
+        ax.set_xscale("log")
+        ax.set_xticks(rates)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(LOAD_LABEL + ", log scale")
+    else:
+        ax.set_xlabel(LOAD_LABEL)
 
 
 def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
@@ -37,18 +80,20 @@ def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
     return paths
 
 
-def _lines_vs_load(table: pd.DataFrame, metrics: list[tuple[str, str]], out: Path, name: str) -> list[Path]:
+def _lines_vs_load(table: pd.DataFrame, metrics: list[tuple[str, str]], out: Path, name: str,
+                   palette: dict[str, str]) -> list[Path]:  # fmt: skip
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
     for ax, (metric, label) in zip(axes[0], metrics):
         rows = table[table.metric == metric]
         for algorithm, group in rows.groupby("name"):
             group = group.sort_values("arrival_rate")
-            ax.plot(group.arrival_rate, group["mean"], marker="o", label=algorithm)
+            colour = palette[algorithm]
+            ax.plot(group.arrival_rate, group["mean"], marker="o", label=algorithm, color=colour)
             low, high = group.ci95_low.clip(lower=0), group.ci95_high  # every metric here is non-negative
             if metric.endswith("acceptance_ratio"):  # and a ratio is at most 1
                 high = high.clip(upper=1)
-            ax.fill_between(group.arrival_rate, low, high, alpha=0.15)
-        ax.set_xlabel("arrival rate (VNF-FGs per time unit)")
+            ax.fill_between(group.arrival_rate, low, high, alpha=0.15, color=colour)
+        _load_axis(ax, list(table.arrival_rate))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     # beside the last panel, so that it never hides a line or a band
@@ -56,12 +101,14 @@ def _lines_vs_load(table: pd.DataFrame, metrics: list[tuple[str, str]], out: Pat
     return _save(fig, out, name)
 
 
-def _decision_time(jobs: pd.DataFrame, out: Path) -> list[Path]:
+def _decision_time(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
     means = jobs.groupby("name")[["decision_time_ms_median", "decision_time_ms_p95"]].mean()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     x = range(len(means))
-    ax.bar([i - 0.2 for i in x], means.decision_time_ms_median, width=0.4, label="median")
-    ax.bar([i + 0.2 for i in x], means.decision_time_ms_p95, width=0.4, label="p95")
+    bar_colours = [palette[n] for n in means.index]
+    ax.bar([i - 0.2 for i in x], means.decision_time_ms_median, width=0.4, label="median", color=bar_colours)
+    ax.bar([i + 0.2 for i in x], means.decision_time_ms_p95, width=0.4, label="p95", color=bar_colours, alpha=0.45,
+           hatch="//")  # fmt: skip
     ax.set_xticks(list(x), means.index, rotation=20)
     ax.set_yscale("log")
     ax.set_ylabel("decision time per request (ms)")
@@ -100,27 +147,28 @@ def _domains(metrics: pd.DataFrame, out: Path) -> list[Path]:
     return _save(fig, out, "domains")
 
 
-def _learning_curves(metrics: pd.DataFrame, out: Path) -> list[Path]:
-    """Per learner (and load, when the directory has several): mean over jobs of the training windows."""
+def _learning_curves(metrics: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
+    """Per learner (and load, when the directory has several): mean over jobs of the training windows; nothing
+    when no job trained (no empty figure)."""
     train = metrics[metrics.phase == "train"] if "phase" in metrics else metrics.iloc[0:0]
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     if train.empty:
-        for ax in axes:
-            ax.text(0.5, 0.5, "no training runs in this directory", ha="center", va="center", transform=ax.transAxes)
-            ax.set_axis_off()
-        return _save(fig, out, "learning_curves")
+        return []
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     curves = train.groupby(["algorithm", "arrival_rate", "requests"]).mean(numeric_only=True).reset_index()
     domains = sorted({int(c[6:].split("_")[0]) for c in curves.columns if c.endswith("_mean_price")})
     several_loads = curves.arrival_rate.nunique() > 1
     bounds = [f"learner_domain{d}_at_bounds" for d in domains if f"learner_domain{d}_at_bounds" in curves]
     for (algorithm, rate), group in curves.groupby(["algorithm", "arrival_rate"]):
         label = f"{algorithm} @ {rate:g}" if several_loads else algorithm
-        line = axes[0].plot(group.requests, group[[f"domain{d}_revenue" for d in domains]].sum(axis=1), label=label)[0]
-        colour = line.get_color()
-        axes[1].plot(group.requests, group[[f"domain{d}_mean_price" for d in domains]].mean(axis=1), color=colour, label=label)
-        axes[2].plot(group.requests, group.acceptance_ratio, color=colour, label=label)
+        style = LOAD_STYLES[sorted(curves.arrival_rate.unique()).index(rate) % len(LOAD_STYLES)] if several_loads else "-"
+        colour = palette.get(algorithm, "gray")
+        axes[0].plot(group.requests, group[[f"domain{d}_revenue" for d in domains]].sum(axis=1), label=label, color=colour,
+                     linestyle=style)  # fmt: skip
+        axes[1].plot(group.requests, group[[f"domain{d}_mean_price" for d in domains]].mean(axis=1), color=colour, label=label,
+                     linestyle=style)  # fmt: skip
+        axes[2].plot(group.requests, group.acceptance_ratio, color=colour, label=label, linestyle=style)
         if bounds:
-            axes[3].plot(group.requests, group[bounds].mean(axis=1), color=colour, label=label)
+            axes[3].plot(group.requests, group[bounds].mean(axis=1), color=colour, label=label, linestyle=style)
     labels = ["reward per window (revenue of all domains, price units)", "mean quoted price (mean over domains)",
               "VNF-FG acceptance ratio (with exploration)", "actor outputs at a price bound (share)"]  # fmt: skip
     for ax, label in zip(axes, labels):
@@ -132,21 +180,81 @@ def _learning_curves(metrics: pd.DataFrame, out: Path) -> list[Path]:
     return _save(fig, out, "learning_curves")
 
 
-def plot_market(directory: Path, runs: list[Path] | None = None) -> list[Path]:
-    """Every figure of the multi-domain runs under ``directory``, into ``directory/figures``."""
+def _paired_vs_load(jobs: pd.DataFrame, baseline: str, out: Path, palette: dict[str, str]) -> list[Path]:
+    """Each algorithm minus the baseline, paired by seed, with the 95% interval of the mean difference."""
+    table = paired(jobs, baseline)
+    panels = [("acceptance_ratio", "VNF-FG acceptance ratio"), ("revenue", "revenue (price units)")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    names = sorted(set(table.name))
+    for ax, (metric, label) in zip(axes[0], panels):
+        rows = table[table.metric == metric]
+        for k, name in enumerate(names):
+            group = rows[rows.name == name].sort_values("arrival_rate")
+            shift = 1.0 + 0.04 * (k - (len(names) - 1) / 2)  # side by side at each load (multiplicative: log axis)
+            x = group.arrival_rate * shift
+            error = [group["mean"] - group.ci95_low, group.ci95_high - group["mean"]]
+            ax.errorbar(x, group["mean"], yerr=error, marker="o", capsize=3, color=palette[name], label=name)
+        ax.axhline(0.0, color="gray", linewidth=0.8)
+        _load_axis(ax, list(jobs.arrival_rate))
+        ax.set_ylabel(f"{label}\nminus {baseline}, paired by seed")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="mean, 95% interval",
+                       title_fontsize=7)  # fmt: skip
+    return _save(fig, out, "paired_vs_load")
+
+
+def _domains_vs_load(table: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
+    """One row per domain: its revenue and its mean quoted price against the load, a line per algorithm."""
+    domains = sorted({int(m.rsplit("_d", 1)[1]) for m in table.metric if m.startswith("domain_revenue_d")})
+    if not domains:
+        return []
+    fig, axes = plt.subplots(len(domains), 2, figsize=(10, 2.8 * len(domains)), squeeze=False, sharex=True)
+    for row, d in zip(axes, domains):
+        for ax, (metric, label) in zip(row, [(f"domain_revenue_d{d}", "revenue (price units)"),
+                                             (f"domain_mean_price_d{d}", "mean quoted price")]):  # fmt: skip
+            rows = table[(table.metric == metric) & table["mean"].notna()]
+            for name, group in rows.groupby("name"):
+                group = group.sort_values("arrival_rate")
+                ax.plot(group.arrival_rate, group["mean"], marker="o", color=palette[name], label=name)
+            _load_axis(ax, list(table.arrival_rate))
+            ax.set_ylabel(f"domain {d}: {label}", fontsize=8)
+            ax.grid(alpha=0.3)
+    for ax in axes[:-1].flat:
+        ax.set_xlabel("")
+    handles = {h.get_label(): h for ax in axes.flat for h in ax.get_lines()}
+    axes[0][-1].legend(handles.values(), handles.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                       title="mean over seeds", title_fontsize=7)  # fmt: skip
+    return _save(fig, out, "domains_vs_load")
+
+
+def plot_market(directory: Path, runs: list[Path] | None = None, baseline: str | None = None) -> list[Path]:
+    """Every figure of the multi-domain runs under ``directory``, into ``directory/figures``.
+
+    ``baseline``: the name the paired figure takes differences to; by default
+    ``cff_3d`` when the directory holds it (else no paired figure).
+    """
     jobs, _ = collect(directory)
     table = aggregate(jobs)
+    palette = colours(set(jobs.name))
     out = directory / "figures"
     out.mkdir(exist_ok=True)
     metrics = _metrics_tables(jobs)
     written = _lines_vs_load(
         table, [("acceptance_ratio", "VNF-FG acceptance ratio"), ("vnf_acceptance_ratio", "VNF acceptance ratio"),
-                ("vl_acceptance_ratio", "VL acceptance ratio")], out, "acceptance_vs_load",
+                ("vl_acceptance_ratio", "VL acceptance ratio")], out, "acceptance_vs_load", palette,
     )  # fmt: skip
     written += _lines_vs_load(
-        table, [("revenue", "revenue (price units)"), ("cost", "cost (resource units)")], out, "revenue_cost_vs_load"
+        table, [("revenue", "revenue (price units)"), ("cost", "cost (resource units)")], out, "revenue_cost_vs_load", palette
     )
-    written += _decision_time(jobs, out)
+    if baseline is None and DEFAULT_BASELINE in set(jobs.name):
+        baseline = DEFAULT_BASELINE
+    if baseline is not None:
+        if baseline not in set(jobs.name):
+            raise MdembedError(f"no job named {baseline!r} to compare with (names: {', '.join(sorted(set(jobs.name)))})")
+        if set(jobs.name) - {baseline}:
+            written += _paired_vs_load(jobs, baseline, out, palette)
+    written += _domains_vs_load(table, out, palette)
+    written += _decision_time(jobs, out, palette)
     written += _domains(metrics, out)
-    written += _learning_curves(metrics, out)
+    written += _learning_curves(metrics, out, palette)
     return written
