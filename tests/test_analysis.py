@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from scipy import stats
 
 from mdembed.analysis.cost_ratio import cost_ratios
+
+FIXTURE = Path(__file__).parent / "fixtures" / "aggregate_sweep"
 
 
 def test_cff_never_beats_the_exact_optimum_on_the_same_states():
@@ -29,3 +38,30 @@ def test_cost_ratio_command_prints_name_value_unit_lines():
     lines = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines())
     assert lines["requests"] == "30 requests"
     assert lines["mean_cost_ratio_cff_3d_over_ilp"].endswith(" x")
+
+
+def test_aggregate_reproduces_the_committed_tables_of_a_fixture_sweep(tmp_path):
+    """The real command on a copy of committed job directories gives the committed tables: aggregation cannot drift."""
+    jobs = tmp_path / "jobs"
+    shutil.copytree(FIXTURE / "jobs", jobs)
+    result = subprocess.run([sys.executable, "-m", "mdembed.analysis.aggregate", str(jobs)], capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(line.rsplit("/", 1)[1] for line in result.stderr.splitlines() if "failed job left out" in line) == [
+        "cut_short", "failed_job"]  # fmt: skip
+    for name in ("aggregate.csv", "paired.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(jobs / name), pd.read_csv(FIXTURE / "expected" / name), rtol=1e-9)
+
+    # and two of the numbers by hand, from the fixture's summaries
+    def summary(job: str) -> dict:
+        return json.loads((jobs / job / "summary.json").read_text())
+
+    table = pd.read_csv(FIXTURE / "expected" / "aggregate.csv").set_index(["name", "arrival_rate", "metric"])
+    a, b = (summary(f"cff_3d_seed{s}_rate0.05")["acceptance_ratio"] for s in (1, 2))
+    row = table.loc[("cff_3d", 0.05, "acceptance_ratio")]
+    half = stats.t.ppf(0.975, 1) * abs(a - b) / 2  # t interval of 2 values: s = |a - b| / sqrt(2), / sqrt(n = 2)
+    assert (row.n, row["mean"], row.ci95_high) == (2, pytest.approx((a + b) / 2), pytest.approx((a + b) / 2 + half))
+    pairs = pd.read_csv(FIXTURE / "expected" / "paired.csv").set_index(["name", "arrival_rate", "metric"])
+    diffs = [summary(f"cff_sd_seed{s}_rate0.5")["revenue"] - summary(f"cff_3d_seed{s}_rate0.5")["revenue"] for s in (1, 2)]
+    paired_row = pairs.loc[("cff_sd", 0.5, "revenue")]
+    assert (paired_row.baseline, paired_row.seeds, paired_row["mean"]) == ("cff_3d", "1 2", pytest.approx(sum(diffs) / 2))

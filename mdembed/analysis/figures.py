@@ -127,6 +127,8 @@ def _metrics_tables(jobs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _domains(metrics: pd.DataFrame, out: Path) -> list[Path]:
+    if "phase" not in metrics:  # no metrics.csv beside the summaries
+        return []
     evaluation = metrics[metrics.phase == "eval"]
     domains = sorted({int(c[6:].split("_")[0]) for c in evaluation.columns if c.startswith("domain") and c.endswith("_hosted_vnfs")})
     panels = [("node_utilization", "node utilization (share of capacity)"), ("hosted_vnfs", "hosted VNFs"),
