@@ -31,8 +31,10 @@ class Progress:
     """Counts steps and shows them with a status (e.g. the running acceptance ratio).
 
     ``status`` is asked for its fields every :data:`PROGRESS_EVERY` steps and
-    for each log line; ``done`` is where a resumed loop starts. With
-    ``enabled`` false neither the bar nor the log lines appear.
+    for each log line; ``done`` is where a resumed loop starts. ``bar``
+    (the ``progress`` setting) shows the bar on a terminal; the log lines are
+    written either way, so a sweep's jobs (``progress=false``: their bars
+    would interleave) still say in their run.log how far they are.
 
     A log line (INFO, on :data:`logger`) names the phase (``desc``), the
     steps done of the total, the percentage, the rate of this loop's steps,
@@ -54,16 +56,16 @@ class Progress:
     def __init__(
         self,
         total: int,
-        enabled: bool,
+        bar: bool,
         desc: str | None = None,
         unit: str = "req",
         done: int = 0,
         status: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
-        self.bar = tqdm(total=total, initial=done, disable=None if enabled else True, unit=unit, smoothing=0.05, desc=desc)
+        self.bar = tqdm(total=total, initial=done, disable=None if bar else True, unit=unit, smoothing=0.05, desc=desc)
         self.status = status
         self.pending = 0
-        self.enabled = enabled
+        self.logging = True  # until close: a second close writes nothing more
         self.total = total
         self.desc = desc or "progress"
         self.unit = unit
@@ -82,7 +84,7 @@ class Progress:
             self.bar.update(self.pending)
             self.pending = 0
         self.count += 1
-        if self.enabled and (self.count >= self.next_mark or monotonic() - self.last_line >= LOG_EVERY_S):
+        if self.logging and (self.count >= self.next_mark or monotonic() - self.last_line >= LOG_EVERY_S):
             self._line(final=False)
 
     def close(self) -> None:
@@ -92,9 +94,9 @@ class Progress:
         self.bar.update(self.pending)
         self.pending = 0
         self.bar.close()
-        if self.enabled:
+        if self.logging:
             self._line(final=True)
-            self.enabled = False  # a second close writes nothing more
+            self.logging = False
 
     def _mark_after(self, count: int) -> float:
         """The first step after ``count`` that completes another LOG_EVERY_PERCENT percent, short of the total

@@ -89,12 +89,15 @@ def test_a_resumed_loop_counts_from_where_it_starts(caplog, clock):
     ]
 
 
-def test_no_lines_when_progress_is_off(caplog, clock):
+def test_progress_off_hides_the_bar_but_keeps_the_log_lines(caplog, clock):
+    """A sweep's jobs run with progress=false (their bars would interleave): their run.log still shows progress."""
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
     bar = Progress(50, False, desc="eval")
-    run_loop(bar, clock, 50, 100.0)
+    assert bar.bar.disable
+    run_loop(bar, clock, 50, 1.0)
     bar.close()
-    assert lines(caplog) == []
+    bar.close()
+    assert steps_of(lines(caplog)) == [5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
 
 
 class Terminal(io.StringIO):
