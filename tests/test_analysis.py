@@ -65,3 +65,20 @@ def test_aggregate_reproduces_the_committed_tables_of_a_fixture_sweep(tmp_path):
     diffs = [summary(f"cff_sd_seed{s}_rate0.5")["revenue"] - summary(f"cff_3d_seed{s}_rate0.5")["revenue"] for s in (1, 2)]
     paired_row = pairs.loc[("cff_sd", 0.5, "revenue")]
     assert (paired_row.baseline, paired_row.seeds, paired_row["mean"]) == ("cff_3d", "1 2", pytest.approx(sum(diffs) / 2))
+
+
+def test_the_data_centre_table_by_hand():
+    from mdembed.analysis.aggregate import DC_METRICS, aggregate_dc
+
+    def summary(seed: int, dqn: float, auto: float) -> dict:
+        return {"scenario": "dc_provisioning", "seed": seed, "dqn": {m: dqn for m in DC_METRICS} | {"e2e_delay_ms_p95": None},
+                "autoscaler": {m: auto for m in DC_METRICS}}  # fmt: skip
+
+    table = aggregate_dc([summary(2, 0.9, 0.8), summary(1, 0.7, 0.8)]).set_index(["policy", "metric"])
+    assert set(table.seeds) == {"1 2"}
+    assert table.loc[("dqn", "acceptance_rate"), "mean"] == pytest.approx(0.8)
+    assert table.loc[("autoscaler", "acceptance_rate"), ["mean", "ci95_low"]].tolist() == pytest.approx([0.8, 0.8])
+    diff = table.loc[("dqn - autoscaler", "acceptance_rate")]
+    half = stats.t.ppf(0.975, 1) * 0.2 / 2 ** 0.5 / 2 ** 0.5  # differences +0.1 and -0.1: s = 0.1 * sqrt(2)
+    assert (diff.n, diff["mean"], diff.ci95_high) == (2, pytest.approx(0.0), pytest.approx(half))
+    assert table.loc[("dqn", "e2e_delay_ms_p95"), "n"] == 0  # undefined (null) in every run: no number made up

@@ -21,8 +21,10 @@ reads as NAME. Its *name*, the label of tables and
 figures, is the arm, or the algorithm followed by the variant.
 
 Jobs that failed (an ``error.txt`` and no ``summary.json``, or a summary.json cut short) are listed on
-stderr and left out, and so are data-centre runs (``scenario=dc_provisioning``,
-whose summary has its own shape). Nothing is re-simulated.
+stderr and left out. Data-centre runs (``scenario=dc_provisioning``), whose summary
+has its own shape, get a table of their own, ``dc_aggregate.csv``: per metric of the
+held-out evaluation, each policy's mean and 95% interval over the runs and the paired
+difference DQN - autoscaler. Nothing is re-simulated.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ PER_DOMAIN = ("domain_revenue_d", "domain_mean_price_d", "domain_price_load_spea
 GROUP = ["algorithm", "variant", "arrival_rate"]
 AXES = ("seed", "workload.arrival_rate", "algorithm")  # the overrides a sweep varies over seeds and loads
 PAIR_KEY = ["arrival_rate", "seed", "topology"]  # two jobs with these equal ran the same workload
+
+
+class OnlyDataCentreRuns(MdembedError):
+    """A directory whose finished runs are all of the data-centre scenario."""
 
 
 def variant_of(overrides: list[str], shared: frozenset[str] = frozenset()) -> str:
@@ -95,7 +101,7 @@ def collect(root: Path) -> tuple[pd.DataFrame, list[Path]]:
     failed = sorted({p.parent for p in root.rglob("error.txt") if (p.parent / "summary.json") not in summaries}
                     | {p.parent for p, s in read.items() if s is None})  # fmt: skip
     if not rows and summaries:
-        raise MdembedError(f"no multi-domain run under {root}, only data-centre runs (python -m mdembed.plot draws theirs)")
+        raise OnlyDataCentreRuns(f"no multi-domain run under {root}, only data-centre runs (python -m mdembed.plot draws theirs)")
     if not rows:
         raise MdembedError(f"no finished job (summary.json) under {root}")
     shared = frozenset.intersection(*(frozenset(r["overrides"]) for r in rows))
@@ -151,16 +157,55 @@ def paired(jobs: pd.DataFrame, baseline: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+DC_SCENARIO = "dc_provisioning"
+DC_POLICIES = ("dqn", "autoscaler")
+DC_METRICS = ("acceptance_rate", "sla_violation_rate", "resource_utilization", "instance_efficiency", "e2e_delay_ms_mean",
+              "e2e_delay_ms_p95", "instances", "reward_per_step")  # fmt: skip
+
+
+def collect_dc(root: Path) -> list[dict[str, Any]]:
+    """The summaries of the finished data-centre runs under ``root`` (a corrupt summary.json is an unfinished run)."""
+    summaries = [read_json(p) for p in sorted(Path(root).rglob("summary.json"))]
+    return [s for s in summaries if s is not None and s.get("scenario") == DC_SCENARIO]
+
+
+def aggregate_dc(summaries: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per metric of the held-out evaluation: each policy's mean and 95% interval over the runs, and the mean
+    difference DQN - autoscaler paired by run (both policies see the run's same workload)."""
+    out = []
+    for metric in DC_METRICS:
+        values = {p: pd.Series([s[p].get(metric) for s in summaries], dtype=float) for p in DC_POLICIES}
+        for policy in DC_POLICIES:
+            out.append({"policy": policy, "metric": metric, **mean_interval(values[policy])})
+        out.append({"policy": "dqn - autoscaler", "metric": metric, **mean_interval(values["dqn"] - values["autoscaler"])})
+    table = pd.DataFrame(out)
+    table.insert(0, "seeds", " ".join(str(s["seed"]) for s in sorted(summaries, key=lambda s: s["seed"])))
+    return table
+
+
+def _main_dc(directory: Path, summaries: list[dict[str, Any]]) -> None:
+    table = aggregate_dc(summaries)
+    write_csv(directory / "dc_aggregate.csv", table)
+    wide = table.pivot_table(index="metric", columns="policy", values="mean", sort=False)
+    print(wide.round(4).to_string())
+    print(f"{len(summaries)} data-centre runs -> {directory / 'dc_aggregate.csv'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path)
     parser.add_argument("--baseline", help="the name the paired comparison takes differences to (default: cff_3d when "
                         "the directory holds it; 'none': no paired comparison)")  # fmt: skip
     args = parser.parse_args()
+    dc = collect_dc(args.directory) if args.directory.is_dir() else []
+    if dc:
+        _main_dc(args.directory, dc)
     try:
         jobs, failed = collect(args.directory)
         baseline = args.baseline or ("cff_3d" if "cff_3d" in set(jobs.name) else "none")
         pairs = paired(jobs, baseline) if baseline != "none" else None
+    except OnlyDataCentreRuns:
+        return  # their table is written
     except MdembedError as err:
         exit_with(err)
     table = aggregate(jobs)
