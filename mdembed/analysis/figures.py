@@ -32,6 +32,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 from mdembed.analysis.aggregate import aggregate, collect, paired  # noqa: E402
@@ -112,7 +113,8 @@ def _decision_time(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> li
     ax.set_xticks(list(x), means.index, rotation=20)
     ax.set_yscale("log")
     ax.set_ylabel("decision time per request (ms)")
-    ax.legend(fontsize=8)
+    key = [Patch(facecolor="lightgray", label="median"), Patch(facecolor="lightgray", alpha=0.45, hatch="//", label="p95")]
+    ax.legend(handles=key, fontsize=8, title="mean over jobs", title_fontsize=7)
     ax.grid(alpha=0.3, axis="y")
     return _save(fig, out, "decision_time")
 
