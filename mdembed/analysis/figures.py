@@ -47,6 +47,7 @@ ALGORITHM_COLOURS = {"ddpg": "tab:red", "cff_3d": "tab:blue", "cff_sd": "tab:ora
 _MORE_COLOURS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray", "gold", "navy", "teal", "lime", "maroon",
                  "darkkhaki", "slateblue")  # fmt: skip
 LOAD_LABEL = "arrival rate (VNF-FGs per time unit)"
+DOMAIN_SHADES = ("0.2", "0.5", "0.8", "0.35", "0.65", "0.95")  # greys: the algorithms' colours stay theirs alone
 LOAD_STYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3)))  # one per load in the learning curves
 
 
@@ -143,11 +144,11 @@ def _domains(metrics: pd.DataFrame, out: Path) -> list[Path]:
             column = f"domain{d}_{suffix}"
             values = [evaluation.loc[evaluation.algorithm == a, column].mean() for a in algorithms]
             ax.bar([i + (k - (len(domains) - 1) / 2) * width for i in range(len(algorithms))], values, width=width,
-                   label=f"domain {d}")  # fmt: skip
+                   label=f"domain {d}", color=DOMAIN_SHADES[k % len(DOMAIN_SHADES)], edgecolor="black", linewidth=0.5)  # fmt: skip
         ax.set_xticks(range(len(algorithms)), algorithms, rotation=20)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, axis="y")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=8, title="mean over windows and jobs", title_fontsize=7)
     return _save(fig, out, "domains")
 
 
