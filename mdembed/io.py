@@ -40,9 +40,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
     """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (ValueError, UnicodeDecodeError):
+    except (FileNotFoundError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
     return data if isinstance(data, dict) else None
 

@@ -148,9 +148,14 @@ def _terminate(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+def _stopped_by(stop: KeyboardInterrupt) -> tuple[str, int]:
+    """The signal's name for people and the exit status the shell gives it."""
+    return ("SIGTERM", EXIT_TERMINATED) if isinstance(stop, Terminated) else ("Ctrl-C", EXIT_INTERRUPTED)
+
+
 def interruption(stop: KeyboardInterrupt, out_dir: Path) -> str:
     """One line: which signal, where the run stopped and how to go on from there."""
-    signal_name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+    signal_name, _ = _stopped_by(stop)
     where = progress.position()
     at = f" during {where}" if where else ""
     if (out_dir / "checkpoints" / "last.pt").is_file():
@@ -202,7 +207,7 @@ def hydra_main(cfg: DictConfig) -> None:
         if sweeping:
             raise
         print(f"mdembed: {message}", file=sys.stderr)
-        sys.exit(EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED)
+        sys.exit(_stopped_by(stop)[1])
     except Exception as err:
         if not sweeping:
             raise
@@ -292,7 +297,7 @@ def main() -> None:
     try:
         hydra_main()
     except KeyboardInterrupt as stop:  # a sweep, stopped between or inside its jobs
-        signal_name = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+        signal_name, status = _stopped_by(stop)
         where = "".join(f" hydra.sweep.dir={d}" for d in lock.held())
         for directory in lock.held():
             lock.release(directory)
@@ -301,7 +306,7 @@ def main() -> None:
             f"run the same command with skip_completed=true{where} to run only the rest",
             file=sys.stderr,
         )
-        sys.exit(EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED)
+        sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,13 @@ def looks_finished(directory: Path) -> bool:
     return (directory / "summary.json").exists()
 
 
+def refused(out: Path, overrides: list[str], message: str) -> None:
+    """``run`` refuses these overrides with ``message`` before it touches its directory."""
+    with pytest.raises(ConfigError, match=message):
+        run(compose(TINY + overrides), out)
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------- Hydra and the command line: one line, exit 2
 
 HYDRA_ERRORS = [
@@ -134,9 +141,7 @@ BAD_TOP_LEVEL = [
 
 @pytest.mark.parametrize("override,message", BAD_TOP_LEVEL, ids=[o for o, _ in BAD_TOP_LEVEL])
 def test_a_bad_top_level_setting_is_refused_before_the_directory_is_touched(tmp_path, override, message):
-    with pytest.raises(ConfigError, match=message):
-        run(compose(TINY + [override]), tmp_path / "run")
-    assert not (tmp_path / "run").exists()
+    refused(tmp_path / "run", [override], message)
 
 
 def test_a_string_never_turns_a_switch_on_through_the_command_line(tmp_path):
@@ -196,17 +201,13 @@ ALGORITHM_INT_KEYS = [("ddpg", k) for k in ("batch_size", "hidden", "buffer_size
 @pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
 @pytest.mark.parametrize("key", INT_KEYS)
 def test_inf_or_nan_for_an_integer_key_is_one_line(tmp_path, key, value):
-    with pytest.raises(ConfigError, match=f"{key} must be a whole number, got {value}"):
-        run(compose(TINY + [f"{key}={value}"]), tmp_path / "run")
-    assert not (tmp_path / "run").exists()
+    refused(tmp_path / "run", [f"{key}={value}"], f"{key} must be a whole number, got {value}")
 
 
 @pytest.mark.parametrize("value", ["inf", "nan"])
 @pytest.mark.parametrize("algorithm,key", ALGORITHM_INT_KEYS)
 def test_inf_or_nan_for_an_algorithm_integer_is_one_line(tmp_path, algorithm, key, value):
-    with pytest.raises(ConfigError, match=f"algorithm.{key} must be a whole number, got {value}"):
-        run(compose(TINY + [f"algorithm={algorithm}", f"algorithm.{key}={value}"]), tmp_path / "run")
-    assert not (tmp_path / "run").exists()
+    refused(tmp_path / "run", [f"algorithm={algorithm}", f"algorithm.{key}={value}"], f"algorithm.{key} must be a whole number, got {value}")
 
 
 LEARNER_CHECKS = [
@@ -227,8 +228,7 @@ LEARNER_CHECKS = [
 
 @pytest.mark.parametrize("override,message", LEARNER_CHECKS, ids=[o for o, _ in LEARNER_CHECKS])
 def test_a_bad_ddpg_setting_is_refused(tmp_path, override, message):
-    with pytest.raises(ConfigError, match=message):
-        run(compose(TINY + ["algorithm=ddpg", f"algorithm.{override}"]), tmp_path / "run")
+    refused(tmp_path / "run", ["algorithm=ddpg", f"algorithm.{override}"], message)
 
 
 def test_the_command_line_refuses_an_infinite_learning_rate_in_one_line(tmp_path):
@@ -274,8 +274,7 @@ RESOURCES = [
 
 @pytest.mark.parametrize("override,message", RESOURCES, ids=[o for o, _ in RESOURCES])
 def test_a_resource_beyond_the_integer_units_is_refused_naming_the_limit(tmp_path, override, message):
-    with pytest.raises(ConfigError, match=message):
-        run(compose(TINY + [override]), tmp_path / "run")
+    refused(tmp_path / "run", [override], message)
 
 
 def test_the_resource_limits_cannot_overflow_int64_over_a_large_topology():

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from mdembed.config import section, set_whole
+from mdembed.config import checked, section, set_whole
 from mdembed.errors import ConfigError
 
 NUM_TYPES = 5  # VNF types; 3 actions each (allocate, uninstall, wait): 15 actions
@@ -247,10 +247,7 @@ def dc_settings(values: Mapping[str, Any] | None) -> DCSettings:
     if unknown:
         raise ConfigError(f"unknown key dc.{unknown[0]}; known: {', '.join(sorted(known))}")
     parts = {name: section(cls, values.get(name), f"dc.{name}") for name, cls in _SECTIONS.items()}
-    window = values.get("window", DCSettings.window)
-    if isinstance(window, bool) or not isinstance(window, (int, float)):
-        raise ConfigError(f"dc.window must be a number, got {window!r}")
-    return DCSettings(**parts, window=window)
+    return DCSettings(**parts, window=checked("dc.window", int, values.get("window", DCSettings.window)))
 
 
 def dc_settings_from_config(cfg: Mapping[str, Any]) -> DCSettings:
