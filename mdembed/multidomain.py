@@ -24,6 +24,7 @@ from mdembed.errors import ConfigError
 from mdembed.io import write_csv, write_summary
 from mdembed.metrics import MetricsRecorder
 from mdembed.occupancy import Occupancy
+from mdembed.provenance import environment
 from mdembed.simulation import simulate
 from mdembed.trace import TraceWriter
 
@@ -75,6 +76,7 @@ class MarketJob:
             **algorithm.report(),
             "training": training,
             "mdembed_version": __version__,
+            "environment": environment(),
         }
         write_csv(out_dir / "metrics.csv", pd.concat(tables, ignore_index=True))
         write_summary(out_dir / "summary.json", summary)

@@ -88,6 +88,7 @@ def test_run_trains_evaluates_and_writes_its_files(trained):
         assert s["e2e_delay_ms_p95"] >= s["e2e_delay_ms_mean"] > 0
     # both policies saw the same held-out requests
     assert summary["dqn"]["arrived"] == summary["autoscaler"]["arrived"]
+    assert summary["environment"]["cpu_capability"]  # the DQN ran on torch's CPU kernels: which ones is recorded
     assert summary["training"]["updates"] == (400 - 50) // 2 + 1
     assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
     change = summary["dqn_vs_autoscaler"]["acceptance_rate"]

@@ -15,7 +15,7 @@ import mdembed
 # lowest first; keep in step with docs/ARCHITECTURE.md
 LAYERS = [
     ("foundation", ["mdembed", "mdembed.errors", "mdembed.registry", "mdembed.seeding", "mdembed.io", "mdembed.lock",
-                    "mdembed.progress", "mdembed.transitions"]),
+                    "mdembed.progress", "mdembed.transitions", "mdembed.provenance"]),
     ("settings", ["mdembed.config"]),
     ("network", ["mdembed.network"]),
     ("workload", ["mdembed.workload"]),

@@ -309,3 +309,33 @@ def test_a_path_past_a_bound_by_solver_tolerance_is_solved_again_tighter(monkeyp
 
     monkeypatch.setattr(milp, "_meets_qos", lambda *args: False)
     assert milp_embed(req, prices, sub, *residuals(sub)).status == "infeasible"
+
+
+def test_a_request_cut_off_by_the_time_limit_is_counted_and_warned_of_once(monkeypatch, caplog):
+    # An incumbent chosen by the wall clock differs between machines: the run says so, once.
+    import mdembed.agents.exact as exact
+    from mdembed.embedding.client import rejected
+    from mdembed.embedding.milp import MilpResult
+
+    sub = make_substrate(3, [(0, 1), (1, 2)], node_domain=[0, 1, 2], node_capacity=0.4)
+    workload = WorkloadSettings(num_requests=3, arrival_rate=1.0, mean_lifetime=8.0, num_vnfs=(2, 3))
+    requests = generate_workload(workload, seed=1)
+    market = MarketSettings(admission="all_or_nothing", price_min=1.0, price_max=10.0)
+    context = Context(sub, market, ROUTING, workload, np.random.default_rng(0), seed=1)
+    algorithm = ALGORITHMS.get("ilp")(context, {})
+    assert algorithm.settings.time_limit_s == 60.0  # a safety net far above what a request needs
+
+    def cut_off(request, prices, substrate, nodes, arcs, time_limit_s):
+        return MilpResult("timeout", rejected(request, substrate.num_domains, Reason.TIME_LIMIT, "ilp"), None, time_limit_s)
+
+    state = Occupancy(sub).state
+    algorithm.decide(requests[0], state)
+    assert not caplog.records
+    monkeypatch.setattr(exact, "milp_embed", cut_off)
+    with caplog.at_level("WARNING", logger="mdembed.agents.exact"):
+        for request in requests[1:]:
+            algorithm.decide(request, state)
+    assert algorithm.status_counts["timeout"] == 2 and algorithm.status_counts["optimal"] + algorithm.status_counts["infeasible"] == 1
+    assert len(caplog.records) == 1
+    assert f"request {requests[1].id} reached the 60 s time limit (timeout)" in caplog.records[0].getMessage()
+    assert "algorithm.time_limit_s" in caplog.records[0].getMessage()

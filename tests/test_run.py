@@ -249,6 +249,12 @@ def test_every_algorithm_runs_end_to_end_with_the_same_outputs(tmp_path, algorit
     assert 0 <= summary["acceptance_ratio"] <= 1
     if algorithm == "ilp":
         assert sum(summary["ilp_status"].values()) == 60
+    machine = summary["environment"]  # a result names the software and CPU kernels it came from
+    assert machine["numpy"] and machine["scipy"] and machine["python"] and machine["cpu"]
+    if algorithm == "ddpg":
+        import torch
+
+        assert machine["torch"] and machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
 def test_all_registered_algorithms_are_covered():

@@ -7,6 +7,7 @@ the greedy client leaves on the table.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -21,12 +22,21 @@ from mdembed.errors import ConfigError
 from mdembed.network.substrate import SubstrateState
 from mdembed.workload.requests import Request
 
+log = logging.getLogger(__name__)
+TIMED_OUT = ("feasible", "timeout")  # statuses that the wall clock decided, not HiGHS' proof
+
 
 @dataclass(frozen=True)
 class IlpSettings:
-    """Per-request HiGHS time limit; past it the best incumbent is used, or the request is rejected."""
+    """Per-request HiGHS time limit; past it the best incumbent is used, or the request is rejected.
 
-    time_limit_s: float = 1.0
+    A safety net, not a budget: a request solved to optimality gives the same
+    embedding on every machine, one cut off by the clock does not, and every
+    later request inherits its residuals. The default is far above what
+    BtEurope's requests need (the slowest take about 1 s on 2 cores).
+    """
+
+    time_limit_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.time_limit_s) and self.time_limit_s > 0):
@@ -49,6 +59,12 @@ class ExactEmbedding(Algorithm):
             self.settings.time_limit_s,
         )  # fmt: skip
         self.status_counts[result.status] += 1
+        if result.status in TIMED_OUT and sum(self.status_counts[s] for s in TIMED_OUT) == 1:
+            log.warning(
+                "ilp: request %d reached the %g s time limit (%s); from here on the results depend on this "
+                "machine's speed and will not reproduce exactly: raise algorithm.time_limit_s",
+                request.id, self.settings.time_limit_s, result.status,
+            )  # fmt: skip
         return result.embedding
 
     def report(self) -> dict[str, Any]:

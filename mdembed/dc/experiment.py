@@ -34,6 +34,7 @@ from mdembed.dc.metrics import DCRecorder
 from mdembed.dc.settings import PHASES, DCSettings, dc_settings_from_config
 from mdembed.io import write_csv, write_summary
 from mdembed.progress import Progress
+from mdembed.provenance import environment
 from mdembed.seeding import stream
 from mdembed.training import load_policy, train
 
@@ -189,6 +190,7 @@ def run_dc(settings: Settings, dc: DCSettings, out_dir: Path, device: torch.devi
         "dqn_vs_autoscaler": {m: relative_change(results["dqn"][m], results["autoscaler"][m]) for m in COMPARED},
         "training": training,
         "mdembed_version": __version__,
+        "environment": environment(),
     }
     write_csv(out_dir / "metrics.csv", pd.concat(tables, ignore_index=True))
     write_summary(out_dir / "summary.json", summary)

@@ -225,7 +225,7 @@ def milp_embed(
     substrate: Substrate,
     node_residual: np.ndarray,
     arc_residual: np.ndarray,
-    time_limit_s: float = 1.0,
+    time_limit_s: float = 60.0,
 ) -> MilpResult:
     """The least-cost all-or-nothing embedding against the given residuals (left untouched).
 
