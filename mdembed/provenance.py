@@ -1,13 +1,15 @@
-"""What a run's numbers depend on besides its settings: the software and the CPU kernels.
+"""What a run's numbers depend on besides its settings: the software and the CPU's vector units.
 
 The same seed gives the same numbers on the same machine. On another CPU,
-torch may pick other vectorised kernels (``cpu_capability``: AVX2, AVX512,
-...), whose rounding differs; a learner's training then drifts apart, so a
-summary names the machine it was computed on.
+torch's math libraries (oneDNN, MKL) may pick other vectorised kernels (AVX2,
+AVX-512, ...), whose rounding differs, and a learner's training drifts apart:
+on an AVX-512 machine, ``ONEDNN_MAX_CPU_ISA=AVX2`` alone changes a 2,000-step
+DDPG run's results. So a summary names the machine it was computed on.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -22,25 +24,40 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _cpu_model() -> str:
+KERNEL_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
+VECTOR_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def _cpuinfo(key: str) -> str | None:
+    """The first ``key`` line of /proc/cpuinfo (None off Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.split(":", 1)[0].strip() == key:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def _vector_units() -> list[str] | None:
+    flags = _cpuinfo("flags")
+    return None if flags is None else [f for f in VECTOR_FLAGS if f in flags.split()]
 
 
 def environment() -> dict[str, Any]:
-    """Versions, CPU and torch's kernel choice; torch is only asked when the run already imported it."""
+    """Versions, CPU, its vector units, ATen's kernel choice and the variables that cap the kernels' ISA.
+
+    torch is only asked when the run imported it: a run without torch does not depend on its kernels.
+    """
     torch = sys.modules.get("torch")
     return {
         "python": platform.python_version(),
         "numpy": _version("numpy"),
         "scipy": _version("scipy"),
         "torch": _version("torch"),
-        "cpu": _cpu_model(),
+        "cpu": _cpuinfo("model name") or platform.processor() or platform.machine(),
+        "cpu_vector_units": _vector_units(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability() if torch is not None else None,
+        "kernel_variables": {name: os.environ[name] for name in KERNEL_VARIABLES if name in os.environ},
         "platform": platform.platform(),
     }

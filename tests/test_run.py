@@ -251,6 +251,7 @@ def test_every_algorithm_runs_end_to_end_with_the_same_outputs(tmp_path, algorit
         assert sum(summary["ilp_status"].values()) == 60
     machine = summary["environment"]  # a result names the software and CPU kernels it came from
     assert machine["numpy"] and machine["scipy"] and machine["python"] and machine["cpu"]
+    assert isinstance(machine["kernel_variables"], dict)
     if algorithm == "ddpg":
         import torch
 
@@ -318,3 +319,18 @@ def test_the_command_line_writes_no_result_file_on_a_bad_learner_setting(tmp_pat
     assert result.stderr.strip().splitlines() == ["mdembed: error: algorithm.gamma must lie in [0, 1], got 2.0"]
     left = {p.name for p in tmp_path.iterdir()}
     assert left <= {".hydra", "run.log", "error.txt"}, left
+
+
+def test_the_environment_names_the_variables_that_change_the_kernels(monkeypatch):
+    # ONEDNN_MAX_CPU_ISA=AVX2 changes a DDPG run's numbers on an AVX-512 machine: a summary must say it was set
+    from mdembed.provenance import KERNEL_VARIABLES, environment
+
+    for name in KERNEL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    seen = environment()
+    assert seen["kernel_variables"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert "ONEDNN_MAX_CPU_ISA" not in environment()["kernel_variables"]
+    if Path("/proc/cpuinfo").exists():
+        assert isinstance(seen["cpu_vector_units"], list)

@@ -216,11 +216,14 @@ def _domains_vs_load(table: pd.DataFrame, out: Path, palette: dict[str, str]) ->
     fig, axes = plt.subplots(len(domains), 2, figsize=(10, 2.8 * len(domains)), squeeze=False, sharex=True)
     for row, d in zip(axes, domains):
         for ax, (metric, label) in zip(row, [(f"domain_revenue_d{d}", "revenue (price units)"),
-                                             (f"domain_mean_price_d{d}", "mean quoted price")]):  # fmt: skip
+                                             (f"domain_mean_price_d{d}", "mean quoted price (price units)")]):  # fmt: skip
             rows = table[(table.metric == metric) & table["mean"].notna()]
-            for name, group in rows.groupby("name"):
+            # markers shrink in drawing order: algorithms that quote the same static prices
+            # (cff_3d, sa, ilp) draw concentric rings instead of hiding one another
+            for i, (name, group) in enumerate(rows.groupby("name")):
                 group = group.sort_values("arrival_rate")
-                ax.plot(group.arrival_rate, group["mean"], marker="o", color=palette[name], label=name)
+                ax.plot(group.arrival_rate, group["mean"], marker="o", markersize=max(10 - 1.5 * i, 3),
+                        color=palette[name], label=name)  # fmt: skip
             _load_axis(ax, list(table.arrival_rate))
             ax.set_ylabel(f"domain {d}: {label}", fontsize=8)
             ax.grid(alpha=0.3)
