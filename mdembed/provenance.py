@@ -28,20 +28,17 @@ KERNEL_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_CBWR", "MKL_E
 VECTOR_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile")
 
 
-def _cpuinfo(key: str) -> str | None:
-    """The first ``key`` line of /proc/cpuinfo (None off Linux)."""
+def _cpuinfo() -> dict[str, str]:
+    """The first CPU's lines of /proc/cpuinfo, key to value (empty off Linux)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.split(":", 1)[0].strip() == key:
-                return line.split(":", 1)[1].strip()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    return None
-
-
-def _vector_units() -> list[str] | None:
-    flags = _cpuinfo("flags")
-    return None if flags is None else [f for f in VECTOR_FLAGS if f in flags.split()]
+        return {}
+    info: dict[str, str] = {}
+    for key, sep, value in (line.partition(":") for line in text.splitlines()):
+        if sep:
+            info.setdefault(key.strip(), value.strip())
+    return info
 
 
 def environment() -> dict[str, Any]:
@@ -50,13 +47,15 @@ def environment() -> dict[str, Any]:
     torch is only asked when the run imported it: a run without torch does not depend on its kernels.
     """
     torch = sys.modules.get("torch")
+    cpu = _cpuinfo()
+    flags = cpu.get("flags")
     return {
         "python": platform.python_version(),
         "numpy": _version("numpy"),
         "scipy": _version("scipy"),
         "torch": _version("torch"),
-        "cpu": _cpuinfo("model name") or platform.processor() or platform.machine(),
-        "cpu_vector_units": _vector_units(),
+        "cpu": cpu.get("model name") or platform.processor() or platform.machine(),
+        "cpu_vector_units": None if flags is None else [f for f in VECTOR_FLAGS if f in flags.split()],
         "cpu_capability": torch.backends.cpu.get_cpu_capability() if torch is not None else None,
         "kernel_variables": {name: os.environ[name] for name in KERNEL_VARIABLES if name in os.environ},
         "platform": platform.platform(),

@@ -16,7 +16,7 @@ from typing import Any
 from mdembed.agents.registry import EXACT, Algorithm, Context, register
 from mdembed.agents.static_price import quoted_means, static_domain_prices
 from mdembed.embedding.client import Embedding
-from mdembed.embedding.milp import milp_embed
+from mdembed.embedding.milp import TIME_LIMIT_S, milp_embed
 from mdembed.embedding.prices import Prices
 from mdembed.errors import ConfigError
 from mdembed.network.substrate import SubstrateState
@@ -36,7 +36,7 @@ class IlpSettings:
     BtEurope's requests need (the slowest take about 1 s on 2 cores).
     """
 
-    time_limit_s: float = 60.0
+    time_limit_s: float = TIME_LIMIT_S
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.time_limit_s) and self.time_limit_s > 0):

@@ -30,6 +30,7 @@ from mdembed.workload.requests import Request
 QOS_TOLERANCE = 1e-12  # relative slack so a path exactly at a bound stays feasible
 RETRY_MARGIN = 1e-5  # relative tightening of the QoS rows when HiGHS' own tolerance let a path past a bound
 MIP_REL_GAP = 1e-7  # HiGHS' default 1e-4 would call a 0.01 % worse incumbent "optimal"
+TIME_LIMIT_S = 60.0  # per request, a safety net: an incumbent chosen by the clock depends on the machine's speed
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ def milp_embed(
     substrate: Substrate,
     node_residual: np.ndarray,
     arc_residual: np.ndarray,
-    time_limit_s: float = 60.0,
+    time_limit_s: float = TIME_LIMIT_S,
 ) -> MilpResult:
     """The least-cost all-or-nothing embedding against the given residuals (left untouched).
 
