@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mdembed.errors import ConfigError
-from mdembed.io import leaves
+from mdembed.io import leaves, naming
 from mdembed.network.substrate import Substrate
 
 CHECKPOINT_FORMAT = "mdembed-checkpoint-2"
@@ -41,7 +41,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     serialized = io.BytesIO()  # in memory first: torch's writer reports a full disk as a bare RuntimeError
     torch.save({"format": CHECKPOINT_FORMAT, **payload}, serialized)
     try:
-        with open(tmp, "wb") as file:
+        with naming(path), open(tmp, "wb") as file:
             file.write(serialized.getbuffer())
         os.replace(tmp, path)
     except BaseException:  # a full disk, an interrupt: no half-written file is left to look like a checkpoint

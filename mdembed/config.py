@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import types
 import typing
@@ -41,10 +42,22 @@ ROUTING_FALLBACKS = ("none", "k_shortest")
 S = TypeVar("S")
 
 MAX_SETTING_INT = 2**31 - 1  # the largest integer setting (counts, sizes, steps); the seed has no bound
-# The largest resource a setting may ask for: the substrate keeps resources as int64 units (network/substrate:
-# 1e6 per node-resource unit, 1e3 per Mbit/s), and these bounds keep a topology's sums of them far from 2**63.
+# The substrate counts resources in int64 units, so that capacity checks are exact sums, not float ones.
+NODE_UNIT = 1_000_000  # integer units per normalized node-resource unit
+BW_UNIT = 1_000  # integer units (kbit/s) per Mbit/s
+# The largest resource a setting may ask for: these bounds keep a topology's sums of units far from 2**63.
 MAX_NODE_RESOURCE = 1e9  # normalized units, per node and resource
 MAX_BANDWIDTH_MBPS = 1e11  # Mbit/s, per link or virtual link
+# The smallest positive one: 100 units, so that rounding to units moves a value by at most 0.5%. Below it, a
+# demand would round to 0 units (or a capacity to far less than it says) and the checks would pass requests
+# that do not fit.
+RESOLUTION_UNITS = 100
+MIN_NODE_RESOURCE = RESOLUTION_UNITS / NODE_UNIT  # 1e-4 normalized units
+MIN_BANDWIDTH_MBPS = RESOLUTION_UNITS / BW_UNIT  # 0.1 Mbit/s
+# Times: the arrival process's mean gap (1 / arrival_rate) and the mean lifetime lie in [1e-6, 1e9] time units,
+# so that arrival times (a sum of up to 2**31 gaps) stay finite and lifetimes are not lost in their rounding.
+TIME_RANGE = (1e-6, 1e9)
+MAX_PRICE = 1e12  # prices x demands x requests must stay far from float overflow
 
 
 def _pair(section: str, key: str, value: Any, *, low: float = -math.inf) -> tuple[float, float]:
@@ -93,6 +106,22 @@ def _at_most(section: str, key: str, values: tuple[float, ...], limit: float) ->
         )
 
 
+def _resolved(section: str, key: str, values: tuple[float, ...], smallest: float, unit: str) -> None:
+    """Refuse a positive resource the simulator's integer units cannot tell from 0 (or resolve to 0.5%)."""
+    small = [v for v in values if 0 < v < smallest]
+    if small:
+        raise ConfigError(
+            f"{section}.{key}: {small[0]:g} is below the smallest resource the simulator resolves, {smallest:g} {unit} "
+            f"({RESOLUTION_UNITS} of its integer units); scale the topology's and the workload's values up together"
+        )
+
+
+def _in_time_range(section: str, key: str, value: float, what: str) -> None:
+    lo, hi = TIME_RANGE
+    if not lo <= value <= hi:
+        raise ConfigError(f"{section}.{key} must put {what} within [{lo:g}, {hi:g}] time units; it is {value:g}")
+
+
 def _positive(section: str, key: str, value: float, *, strict: bool = True) -> None:
     bad = value <= 0 if strict else value < 0
     if bad or not math.isfinite(value):
@@ -129,11 +158,15 @@ class TopologySettings:
             raise ConfigError(f"{s}.link_bandwidth_mbps must be a non-empty list of positive values")
         _at_most(s, "node_capacity", self.node_capacity, MAX_NODE_RESOURCE)
         _at_most(s, "link_bandwidth_mbps", bws, MAX_BANDWIDTH_MBPS)
+        _resolved(s, "node_capacity", self.node_capacity, MIN_NODE_RESOURCE, "normalized units")
+        _resolved(s, "link_bandwidth_mbps", bws, MIN_BANDWIDTH_MBPS, "Mbit/s")
         object.__setattr__(self, "link_bandwidth_mbps", bws)
         if not 0.0 <= self.loss_max < 1.0:
             raise ConfigError(f"{s}.loss_max must lie in [0, 1), got {self.loss_max}")
         _positive(s, "propagation_km_per_ms", self.propagation_km_per_ms)
         _positive(s, "default_delay_ms", self.default_delay_ms, strict=False)
+        if self.path is not None:
+            object.__setattr__(self, "path", os.path.expanduser(self.path))  # ~ as a shell would expand it
 
 
 @dataclass(frozen=True)
@@ -155,6 +188,8 @@ class WorkloadSettings:
         set_whole(self, s, "num_requests")
         _positive(s, "arrival_rate", self.arrival_rate)
         _positive(s, "mean_lifetime", self.mean_lifetime)
+        _in_time_range(s, "arrival_rate", 1.0 / self.arrival_rate, "the mean gap between arrivals, 1 / arrival_rate,")
+        _in_time_range(s, "mean_lifetime", self.mean_lifetime, "the mean lifetime")
         lo, hi = _pair(s, "num_vnfs", self.num_vnfs, low=1)
         if int(lo) != lo or int(hi) != hi or hi > MAX_VNFS:
             raise ConfigError(f"{s}.num_vnfs must be whole numbers within [1, {MAX_VNFS}], got [{lo}, {hi}]")
@@ -166,6 +201,8 @@ class WorkloadSettings:
         object.__setattr__(self, "vl_delay_ms", _pair(s, "vl_delay_ms", self.vl_delay_ms, low=0.0))
         _at_most(s, "vnf_demand", self.vnf_demand, MAX_NODE_RESOURCE)
         _at_most(s, "vl_bandwidth_mbps", self.vl_bandwidth_mbps, MAX_BANDWIDTH_MBPS)
+        _resolved(s, "vnf_demand", self.vnf_demand, MIN_NODE_RESOURCE, "normalized units")
+        _resolved(s, "vl_bandwidth_mbps", self.vl_bandwidth_mbps, MIN_BANDWIDTH_MBPS, "Mbit/s")
         lo, hi = _pair(s, "vl_loss", self.vl_loss, low=0.0)
         if hi >= 1.0:
             raise ConfigError(f"{s}.vl_loss must lie in [0, 1), got [{lo}, {hi}]")
@@ -190,6 +227,8 @@ class MarketSettings:
             )
         _positive("market", "price_min", self.price_min, strict=False)
         _positive("market", "price_max", self.price_max, strict=False)
+        if self.price_max > MAX_PRICE:
+            raise ConfigError(f"market.price_max must be at most {MAX_PRICE:g}, got {self.price_max:g}")
         if self.price_min > self.price_max:
             raise ConfigError(
                 f"market.price_min ({self.price_min}) is above market.price_max ({self.price_max})"
@@ -312,7 +351,7 @@ class Settings:
     resume: bool = False
     keep_checkpoint: bool = False  # keep checkpoints/last.pt (resume state: replay buffer, optimizers) after a run finishes
     tensorboard: bool = False
-    torch_threads: int | None = None  # None: torch's default (one per core)
+    torch_threads: int | None = 1  # None: torch's default (one per core); the count decides DDPG's numbers
     device: str = "cpu"  # where learners compute: cpu | cuda | cuda:N | auto (the GPU when there is one)
     topology: TopologySettings = field(default_factory=TopologySettings)
     workload: WorkloadSettings = field(default_factory=WorkloadSettings)
@@ -334,6 +373,8 @@ class Settings:
             raise ConfigError("mode=eval needs checkpoint=PATH")
         if self.mode == "eval" and self.resume:
             raise ConfigError("resume=true continues training; it does not go with mode=eval")
+        if self.checkpoint is not None:
+            object.__setattr__(self, "checkpoint", os.path.expanduser(self.checkpoint))  # ~ as a shell would expand it
         if "name" not in self.algorithm:
             raise ConfigError("algorithm.name is missing")
 
@@ -424,7 +465,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
     algorithm = cfg.get("algorithm")
     if not isinstance(algorithm, Mapping):  # algorithm=null
         raise ConfigError(f"algorithm must be chosen (algorithm=NAME), got {algorithm!r}")
-    torch_threads = cfg.get("torch_threads")
+    torch_threads = cfg.get("torch_threads", 1)
     if torch_threads is not None and not (_is_number(torch_threads) and torch_threads in range(1, MAX_TORCH_THREADS + 1)):
         raise ConfigError(f"torch_threads must be a whole number in [1, {MAX_TORCH_THREADS}] or null, got {torch_threads!r}")
     return Settings(
@@ -439,7 +480,7 @@ def settings_from_config(cfg: Mapping[str, Any]) -> Settings:
         resume=flag("resume", cfg.get("resume", False)),
         keep_checkpoint=flag("keep_checkpoint", cfg.get("keep_checkpoint", False)),
         tensorboard=flag("tensorboard", cfg.get("tensorboard", False)),
-        torch_threads=cfg.get("torch_threads") and int(cfg["torch_threads"]),
+        torch_threads=None if torch_threads is None else int(torch_threads),
         device=checked("device", str, cfg.get("device", "cpu")),
         **{name: section(cls, cfg.get(name), name) for name, cls in sections.items()},
         algorithm=dict(algorithm),

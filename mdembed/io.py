@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,11 +18,24 @@ class InvalidResult(MdembedError):
     """A run that ended with NaN or infinite metrics: not a finished run."""
 
 
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Give an OSError that carries no file name (a write into an open file on a full disk) the name of ``path``,
+    so that the one-line error says which file could not be written."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise type(err)(err.errno, err.strerror or str(err), str(path)) from err
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write through ``NAME.partial`` and rename: a failed write (a full disk) leaves neither file behind."""
     tmp = path.with_name(path.name + ".partial")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        with naming(path):
+            tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -29,7 +43,17 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_atomic(path, to_json(path, data, indent=2) + "\n")
+
+
+def to_json(path: Path, data: Any, **options: Any) -> str:
+    """Strict JSON for ``path``: NaN or infinity (which ``json`` would write as bare words no reader takes) is refused,
+    naming the value."""
+    try:
+        return json.dumps(data, allow_nan=False, **options)
+    except ValueError:
+        key = next((k for k, v in leaves(data) if isinstance(v, float) and not math.isfinite(v)), "a value")
+        raise InvalidResult(f"{path}: {key} is not a finite number; not written") from None
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -16,13 +16,14 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from mdembed import __version__
+from mdembed import __version__, memory
 from mdembed.agents.registry import AlgorithmSpec, LearningAlgorithm
 from mdembed.build import Run, algorithm_spec, make_run
 from mdembed.config import MARKET_SCENARIO, Settings
 from mdembed.errors import ConfigError
 from mdembed.io import write_csv, write_summary
 from mdembed.metrics import MetricsRecorder
+from mdembed.network.topology import check_file
 from mdembed.occupancy import Occupancy
 from mdembed.provenance import environment
 from mdembed.simulation import simulate
@@ -93,21 +94,43 @@ def training_task(algorithm: LearningAlgorithm, settings: Settings):  # -> Marke
     )  # fmt: skip
 
 
+# What decides the prices a trained policy quotes: its algorithm's settings (less the learner's TRAINING_ONLY ones),
+# what its domains observe and the price range its outputs are mapped onto.
+POLICY_KEYS = ("algorithm", "agent", "market.price_min", "market.price_max")
+
+
 def _train_or_load(algorithm: LearningAlgorithm, settings: Settings, out_dir: Path) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
     from mdembed.checkpoints import substrate_fingerprint
     from mdembed.training import load_policy, train
 
     if settings.mode == "eval":
-        load_policy(algorithm.learner, settings.checkpoint, SCENARIO, substrate_fingerprint(algorithm.layout.substrate))
+        fingerprint = substrate_fingerprint(algorithm.layout.substrate)
+        training_only = (f"algorithm.{key}" for key in getattr(algorithm.learner, "TRAINING_ONLY", ()))
+        load_policy(algorithm.learner, settings.checkpoint, SCENARIO, fingerprint, settings, POLICY_KEYS, training_only)
         return None, None
     return train(algorithm.learner, training_task(algorithm, settings), settings, out_dir)
 
 
 def check(config: Mapping[str, Any], settings: Settings) -> AlgorithmSpec:
     """Check what ``settings`` leaves to the scenario (``algorithm.*``), building nothing; the algorithm's entry."""
-    spec, _ = algorithm_spec(settings)
+    spec, params = algorithm_spec(settings)
+    if settings.topology.path is not None:
+        check_file(Path(settings.topology.path))
     if not spec.learns and (settings.mode == "eval" or settings.resume):
         raise ConfigError(f"algorithm {spec.name} does not learn: mode=eval and resume=true are for learning algorithms")
+    if settings.market.admission not in spec.admissions:
+        raise ConfigError(
+            f"algorithm {spec.name} embeds whole requests only: it supports market.admission="
+            f"{' or '.join(spec.admissions)}, got {settings.market.admission!r}"
+        )
+    memory.require(settings.eval.requests * memory.REQUEST_BYTES, f"an evaluation workload of {settings.eval.requests} requests (eval.requests, by default workload.num_requests)")
+    if spec.learns and settings.mode == "train":
+        memory.require(settings.train.steps * memory.REQUEST_BYTES, f"a training workload of {settings.train.steps} requests (train.steps)")
+    if spec.learns and settings.mode == "train" and settings.train.steps < params.first_update():
+        raise ConfigError(
+            f"train.steps ({settings.train.steps}) ends before the learner's first update, at step {params.first_update()} "
+            "(algorithm.learning_starts, or algorithm.batch_size transitions): it would never learn"
+        )
     return spec
 
 
@@ -117,8 +140,11 @@ def plan(config: Mapping[str, Any], settings: Settings) -> MarketJob:
 
 
 def report(summary: Mapping[str, Any], out_dir: Path) -> str:
+    def ratio(key: str) -> str:  # None where nothing was asked (requests of one VNF have no VL)
+        return "n/a" if summary[key] is None else f"{summary[key]:.3f}"
+
     return (
         f"{summary['algorithm']} on {summary['topology']}: {summary['accepted']}/{summary['requests']} VNF-FGs accepted "
-        f"({summary['acceptance_ratio']:.3f}; VNFs {summary['vnf_acceptance_ratio']:.3f}, "
-        f"VLs {summary['vl_acceptance_ratio']:.3f}), results in {out_dir}"
+        f"({ratio('acceptance_ratio')}; VNFs {ratio('vnf_acceptance_ratio')}, VLs {ratio('vl_acceptance_ratio')}), "
+        f"results in {out_dir}"
     )

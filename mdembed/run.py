@@ -7,6 +7,9 @@ what tests call. Errors a user can cause are printed as one line
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import os
 import shutil
 import signal
 import sys
@@ -20,9 +23,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mdembed import lock, progress
+from mdembed import failures, lock, progress
 from mdembed.config import CONF_DIR, MARKET_SCENARIO, Settings, compose, differences, settings_from_config
-from mdembed.errors import ConfigError, EnvironmentFailure, MdembedError, exit_with
+from mdembed.errors import EXIT_ENVIRONMENT, EXIT_USER_ERROR, ConfigError, EnvironmentFailure, MdembedError, exit_status, exit_with, output_failure
 from mdembed.io import read_json, write_atomic, write_json
 from mdembed.scenarios import SCENARIOS
 
@@ -48,24 +51,48 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """
     settings = settings_from_config(cfg)
     scenario = SCENARIOS.get(settings.scenario)
-    if settings.torch_threads:
-        import torch
-
-        torch.set_num_threads(settings.torch_threads)
     job = scenario.plan(cfg, settings)
-    if settings.mode == "eval" and Path(settings.checkpoint).is_dir():
-        raise ConfigError(f"checkpoint {settings.checkpoint} is a directory, not a checkpoint file")
-    if settings.mode == "eval" and not Path(settings.checkpoint).is_file():
-        raise ConfigError(f"checkpoint {settings.checkpoint} does not exist")
+    _check_checkpoint(settings)
+    settings = _threads_in_effect(settings)
     out_dir = Path(out_dir)
     with lock.holding(out_dir):
         finished = _prepare(out_dir, settings)
         if finished is not None:
             return finished
         summary = job.run(out_dir)
+        try:
+            scenario.report(summary, out_dir)  # the line printed after the run: a run whose report fails is not finished
+        except Exception:
+            (out_dir / "summary.json").unlink(missing_ok=True)
+            raise
         if not settings.keep_checkpoint:  # the run is finished: its resume state is dead weight
             shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
     return summary
+
+
+def _check_checkpoint(settings: Settings) -> None:
+    if settings.mode == "eval" and Path(settings.checkpoint).is_dir():
+        raise ConfigError(f"checkpoint {settings.checkpoint} is a directory, not a checkpoint file")
+    if settings.mode == "eval" and not Path(settings.checkpoint).is_file():
+        raise ConfigError(f"checkpoint {settings.checkpoint} does not exist")
+
+
+def _threads_in_effect(settings: Settings) -> Settings:
+    """Fix torch's thread count and record the count in effect among the settings that decide the results.
+
+    The count changes how a network's sums round, so DDPG's numbers depend on
+    it; ``torch_threads=null`` takes torch's default, which a sweep's workers
+    set otherwise than a run alone does: run_settings.json then says which.
+    A run without networks (torch not imported by its plan) keeps the setting
+    as written.
+    """
+    if "torch" not in sys.modules:
+        return settings
+    import torch
+
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    return dataclasses.replace(settings, results={**settings.results, "torch_threads": torch.get_num_threads()})
 
 
 def _prepare(out_dir: Path, settings: Settings) -> dict[str, Any] | None:
@@ -74,8 +101,10 @@ def _prepare(out_dir: Path, settings: Settings) -> dict[str, Any] | None:
     A finished run is only kept if its run_settings.json says it was made with
     the same settings: a sweep re-run with other values into the same
     directories must not pass old results off as new ones. A summary.json that
-    does not parse is an unfinished run (one killed while writing it).
+    does not parse is an unfinished run (one killed while writing it). Only
+    the files of an earlier run are ever removed (:func:`check_directory`).
     """
+    check_directory(out_dir, settings.overwrite, settings.checkpoint if settings.mode == "eval" else None)
     summary_path, settings_path = out_dir / "summary.json", out_dir / RUN_SETTINGS
     finished = read_json(summary_path)
     if finished is not None and not settings.overwrite:
@@ -111,6 +140,39 @@ def _prepare(out_dir: Path, settings: Settings) -> dict[str, Any] | None:
     return None
 
 
+RUN_MARKS = (RUN_SETTINGS, "summary.json")  # files only a run writes: a directory holding one is a run's
+# What Hydra (and a failed start of ours) leaves in a run directory before a run writes run_settings.json.
+RUN_START_FILES = (".hydra", lock.LOCK_FILE, "error.txt")
+
+
+def check_directory(out_dir: Path, overwrite: bool, checkpoint: str | None = None) -> None:
+    """Refuse a directory a run would have to clear files from that it did not write.
+
+    A run goes into a new or empty directory, or into one that holds a run of
+    ours (its run_settings.json), whose result files it may replace. Anything
+    else (a user's files, a sweep's root, a checkpoint this run is about to
+    evaluate) is refused before a file is touched, with or without overwrite.
+    """
+    out_dir = Path(out_dir)
+    if checkpoint is not None:
+        source = Path(checkpoint).expanduser().resolve()
+        if source.is_relative_to(out_dir.resolve()):
+            raise ConfigError(
+                f"checkpoint {checkpoint} lies in the run directory {out_dir}, whose result files this run would replace; "
+                "evaluate into another hydra.run.dir"
+            )
+    if not out_dir.is_dir() or any((out_dir / name).is_file() for name in RUN_MARKS):
+        return
+    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in RUN_START_FILES and not p.name.endswith(".log"))
+    if foreign:
+        what = "a sweep's directory" if (out_dir / "multirun.yaml").exists() else "files that no mdembed run wrote"
+        shown = ", ".join(foreign[:4]) + (", ..." if len(foreign) > 4 else "")
+        raise ConfigError(
+            f"{out_dir} holds {what} ({shown}) and no run; a run would replace them"
+            f"{' even with overwrite=true' if overwrite else ''}: choose a new or empty hydra.run.dir"
+        )
+
+
 class RunDirectoryGuard(Callback):
     """Locks the run directory before Hydra writes anything into it (``hydra.callbacks`` in conf/config.yaml).
 
@@ -122,13 +184,26 @@ class RunDirectoryGuard(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _lock_or_exit(Path(str(config.hydra.run.dir)))
+        HydraConfig.instance().set_config(config)  # the default run dir reads ${hydra:runtime.choices...}; Hydra sets it again
+        directory = Path(str(config.hydra.run.dir))
+        _lock_or_exit(directory)
+        try:
+            check_directory(directory, config.get("overwrite") is True,
+                            config.get("checkpoint") if config.get("mode") == "eval" else None)  # fmt: skip
+        except MdembedError as err:
+            lock.release(directory)
+            exit_with(err)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _lock_or_exit(Path(str(config.hydra.sweep.dir)))
+        HydraConfig.instance().set_config(config)
+        directory = Path(str(config.hydra.sweep.dir))
+        _lock_or_exit(directory)
+        failures.start(directory)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        lock.release(Path(str(config.hydra.sweep.dir)))
+        directory = Path(str(config.hydra.sweep.dir))
+        failures.finish(directory)
+        lock.release(directory)
 
 
 def _lock_or_exit(directory: Path) -> None:
@@ -180,9 +255,10 @@ def hydra_main(cfg: DictConfig) -> None:
     out_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
 
-    def fail(err: MdembedError) -> None:
+    def fail(err: MdembedError, status: int | None = None) -> None:
         if sweeping:
             print(f"mdembed: job {hydra_cfg.job.num} failed: {err}", file=sys.stderr)
+            failures.record(Path(hydra_cfg.sweep.dir), out_dir, status or exit_status(err), str(err))
             return
         exit_with(err)
 
@@ -194,6 +270,7 @@ def hydra_main(cfg: DictConfig) -> None:
         return fail(EnvironmentFailure.from_os_error(err))
     try:
         summary = run(cfg, out_dir)
+        line = SCENARIOS.get(summary.get("scenario", MARKET_SCENARIO)).report(summary, out_dir)
     except MdembedError as err:
         _note_failure(out_dir, f"{err}\n")
         return fail(err)
@@ -212,11 +289,13 @@ def hydra_main(cfg: DictConfig) -> None:
         if not sweeping:
             raise
         _note_failure(out_dir, traceback.format_exc())
-        print(f"mdembed: job {hydra_cfg.job.num} failed: {type(err).__name__}: {err} (see {out_dir / 'error.txt'})", file=sys.stderr)
-        return
+        return fail(MdembedError(f"{type(err).__name__}: {err} (see {out_dir / 'error.txt'})"), EXIT_ENVIRONMENT)
     finally:
         lock.release(out_dir)
-    print(SCENARIOS.get(summary.get("scenario", MARKET_SCENARIO)).report(summary, out_dir))
+    try:
+        print(line, flush=True)
+    except OSError as err:  # standard output closed or full: the results are written, say so once
+        exit_with(output_failure(err) or EnvironmentFailure.from_os_error(err))
 
 
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # the shell's 128 + SIGINT, 128 + SIGTERM
@@ -240,11 +319,13 @@ def check_overrides(args: list[str]) -> None:
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 
     lines = [a for a in args if a not in HYDRA_FLAGS_CHECKED]
-    try:
-        overrides = OverridesParser.create().parse_overrides(lines)
-    except OverrideParseException as err:
-        line, why = (str(err).splitlines() + ["", ""])[:2]
-        raise ConfigError(f"{line.replace('Error parsing override', 'cannot parse the override')}: {why} (write key=value)") from None
+    parser = OverridesParser.create()
+    for line in lines:
+        try:
+            parser.parse_overrides([line])
+        except OverrideParseException as err:
+            raise ConfigError(f"cannot parse the override {line!r}: {_parse_problem(line, str(err))}") from None
+    overrides = parser.parse_overrides(lines)
     _check_group_choices(overrides)
     first = []
     for override in overrides:
@@ -270,6 +351,20 @@ def check_overrides(args: list[str]) -> None:
     job = OmegaConf.create(job)
     settings = settings_from_config(job)  # the run's own checks, before Hydra creates its directory
     SCENARIOS.get(settings.scenario).check(job, settings)
+    _check_checkpoint(settings)
+
+
+def _parse_problem(line: str, error: str) -> str:
+    """What is wrong with one override, in words (Hydra's lexer names a Java-style exception)."""
+    key, equals, value = line.partition("=")
+    if not equals:
+        return "write key=value"
+    odd = next((c for c in value if not c.isascii() or c.isspace() or c in "~'\"\\"), None)
+    quoted = f"{key}='{value}'" if "'" not in value else f'{key}="{value}"'
+    if odd is not None:
+        return f"the value holds {odd!r}, which Hydra's override syntax takes only inside quotes: write {quoted}"
+    why = (error.splitlines() + ["", ""])[1].strip(" ^") or "Hydra's override syntax refuses the value as written"
+    return f"{why} (a value with special characters goes inside quotes: {quoted})"
 
 
 def _check_group_choices(overrides: list[Any]) -> None:
@@ -290,23 +385,42 @@ def _check_group_choices(overrides: list[Any]) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own failures (a full disk as it saves .hydra/) reach us, not its report
+    # A log line that cannot be written (standard output closed by `| head`, or full) is dropped instead of printing a
+    # traceback per line: run.log keeps every line, and the report line at the end says stdout failed, in one line.
+    logging.raiseExceptions = False
     try:
         check_overrides(sys.argv[1:])
-    except MdembedError as err:
-        exit_with(err)
-    try:
         hydra_main()
+        sys.stdout.flush()
     except KeyboardInterrupt as stop:  # a sweep, stopped between or inside its jobs
         signal_name, status = _stopped_by(stop)
         where = "".join(f" hydra.sweep.dir={d}" for d in lock.held())
-        for directory in lock.held():
-            lock.release(directory)
         print(
             f"mdembed: sweep interrupted by {signal_name}; finished jobs keep their results: "
             f"run the same command with skip_completed=true{where} to run only the rest",
             file=sys.stderr,
         )
         sys.exit(status)
+    except MdembedError as err:
+        exit_with(err)
+    except OSError as err:  # Hydra creating a directory or saving its config; standard output closed or full
+        exit_with(output_failure(err) or EnvironmentFailure.from_os_error(err))
+    finally:
+        failures.finish_open()
+        _release_all()
+    failed = failures.gathered()
+    if failed:
+        jobs = ", ".join(f"{job['job']}" for job in failed[:3]) + (", ..." if len(failed) > 3 else "")
+        status = EXIT_USER_ERROR if all(job["status"] == EXIT_USER_ERROR for job in failed) else EXIT_ENVIRONMENT
+        print(f"mdembed: error: {len(failed)} job{'s' if len(failed) > 1 else ''} of the sweep failed ({jobs}); each one's "
+              "error.txt says why, the other jobs keep their results", file=sys.stderr)  # fmt: skip
+        sys.exit(status)
+
+
+def _release_all() -> None:
+    for directory in lock.held():
+        lock.release(directory)
 
 
 if __name__ == "__main__":

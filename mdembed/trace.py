@@ -7,13 +7,12 @@ simulator's node indices (0..N-1, in GML id order).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import IO, Any
 
 from mdembed.embedding.client import Embedding
-from mdembed.io import write_json
+from mdembed.io import naming, to_json, write_json
 from mdembed.network.substrate import BW_UNIT, NODE_UNIT, Substrate
 from mdembed.workload.requests import Request
 
@@ -57,7 +56,8 @@ class TraceWriter:
         self._file: IO[str] = self._partial.open("w", encoding="utf-8")
 
     def _write(self, event: dict[str, Any]) -> None:
-        self._file.write(json.dumps(event, separators=(",", ":")) + "\n")
+        with naming(self._final):
+            self._file.write(to_json(self._final, event, separators=(",", ":")) + "\n")
 
     def arrival(self, request: Request) -> None:
         self._write(
@@ -98,7 +98,8 @@ class TraceWriter:
         self._write({"t": t, "event": "depart", "request": request_id})
 
     def close(self) -> None:
-        self._file.close()
+        with naming(self._final):
+            self._file.close()
         os.replace(self._partial, self._final)
 
     def abandon(self) -> None:

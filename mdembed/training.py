@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Iterable, Mapping, Protocol
 
 import pandas as pd
 
@@ -173,8 +173,18 @@ def _resume(path: Path, learner: Learner, task: TrainingTask, settings: Settings
     return float(data.get("elapsed_s", 0.0))
 
 
-def load_policy(learner: Learner, path: str | Path, scenario: str, fingerprint: str | None) -> None:
-    """Put a saved policy into ``learner``; it must come from the same scenario (and substrate, where one is named)."""
+def load_policy(learner: Learner, path: str | Path, scenario: str, fingerprint: str | None,
+                settings: Settings, policy_keys: tuple[str, ...], training_only: Iterable[str] = ()) -> None:  # fmt: skip
+    """Put a saved policy into ``learner``; it must come from the same scenario (and substrate, where one is named)
+    and have been trained under the same values of ``policy_keys``.
+
+    ``policy_keys`` are the dotted settings (or whole sections) that decide
+    what a trained policy computes from an observation, such as the actor's
+    layers, its output bounding or the price range; ``training_only`` the keys
+    among them that shaped learning alone (learning rates, noise), which an
+    evaluation may leave at other values. A policy evaluated under other
+    settings would act otherwise than it was trained to, silently.
+    """
     data = load_checkpoint(path)
     if data.get("scenario") != scenario:
         raise ConfigError(f"checkpoint {path} is not a {scenario} policy")
@@ -183,5 +193,23 @@ def load_policy(learner: Learner, path: str | Path, scenario: str, fingerprint: 
             f"checkpoint {path} was trained on another substrate (topology, domains and resources come from "
             "the topology settings and the seed: use those of the training run)"
         )
+    try:
+        saved = json.loads(data.get("settings", ""))
+    except (TypeError, ValueError):
+        saved = None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"checkpoint {path} does not record the settings it was trained with; train again")
+    skipped = set(training_only)
+    changed = [key for key in differences(saved, dict(settings.results))
+               if key not in skipped and any(key == p or key.startswith(p + ".") for p in policy_keys)]  # fmt: skip
+    if changed:
+        shown = ", ".join(f"{key}={_setting(saved, key)!r}" for key in changed[:5])
+        raise ConfigError(f"checkpoint {path} was trained with {shown}: evaluate it with the same settings")
     with restoring(f"checkpoint {path} does not fit this agent"):
         learner.load_policy_state_dict(data["learner"])
+
+
+def _setting(values: Mapping[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        values = values.get(part) if isinstance(values, Mapping) else None
+    return values

@@ -9,6 +9,7 @@ row, not a new file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -93,7 +94,10 @@ HYDRA_ERRORS = [
     (["workload.foo=1"], r"error: unknown key workload\.foo$"),
     (["+foo=1"], r"error: unknown key foo; known: "),
     (["+workload.foo=1"], r"error: unknown key workload\.foo; known: "),
-    (["seed"], r"error: cannot parse the override 'seed': .* \(write key=value\)"),
+    (["seed"], r"error: cannot parse the override 'seed': write key=value$"),
+    (["topology.path=/tmp/réseau.gml"], r"the value holds 'é', which Hydra's override syntax takes only inside quotes: "
+                                        r"write topology.path='/tmp/réseau.gml'$"),
+    (["checkpoint=~/p.pt"], r"the value holds '~', .* write checkpoint='~/p.pt'$"),
     (["hydra/launcher=nope"], r"error: unknown hydra/launcher 'nope'; known: .*joblib"),
     (["algorithm=null"], r"error: algorithm=null is not a choice"),
     (["topology=null"], r"error: topology=null is not a choice"),
@@ -348,6 +352,7 @@ def test_overwrite_clears_every_file_of_the_previous_run(tmp_path):
 def test_a_new_run_clears_the_leftovers_of_an_unfinished_one(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
+    (out / "run_settings.json").write_text("{}\n")  # written first by every run: the leftovers are a run's
     (out / "events.jsonl.partial").write_text("{}\n")
     (out / "substrate.json").write_text("{}")
     run(compose(TINY), out)
@@ -358,6 +363,7 @@ def test_an_unfinished_run_with_a_checkpoint_is_not_silently_restarted(tmp_path)
     out = tmp_path / "run"
     (out / "checkpoints").mkdir(parents=True)
     (out / "checkpoints" / "last.pt").write_bytes(b"resume state")
+    (out / "run_settings.json").write_text("{}\n")
     with pytest.raises(ConfigError, match="holds an unfinished run that can be resumed; pass resume=true"):
         run(compose(TINY + LEARNER), out)
     assert (out / "checkpoints" / "last.pt").read_bytes() == b"resume state"
@@ -557,3 +563,374 @@ def test_a_run_without_a_terminal_logs_progress_to_run_log(tmp_path):
     result = cli(*SMOKE, f"hydra.run.dir={out}", env={**ENV, "CI": "true"})
     assert result.returncode == 0, result.stderr
     assert sum("[mdembed.progress][INFO] - eval: " in line for line in (out / "run.log").read_text().splitlines()) >= 2
+
+
+# ================================================================ the second outside pass (issue 22), cause by cause
+# Each section names its cause; every one runs the real command line on the example and another member of its class.
+
+
+def refused_cli(tmp_path: Path, overrides: list[str], pattern: str, status: int = 2) -> str:
+    """The command line refuses ``overrides`` in one line before Hydra creates the run directory."""
+    out = tmp_path / "refused"
+    line = one_line(cli(*SMOKE, *overrides, f"hydra.run.dir={out}"), pattern, status)
+    assert not out.exists(), sorted(p.name for p in out.iterdir())
+    return line
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A finished tiny DDPG run with its policy.pt and checkpoints/last.pt, trained with non-default policy settings."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    result = cli(*SMOKE, *LEARNER, *POLICY_SETTINGS, "keep_checkpoint=true", f"hydra.run.dir={out}")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+POLICY_SETTINGS = ["algorithm.layer_norm=true", "algorithm.bounding=tanh"]
+
+
+def _contents(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+# ---- cause 1: evaluating a policy into its own run directory once deleted the policy first
+
+
+@pytest.mark.parametrize("checkpoint", ["policy.pt", "checkpoints/last.pt"])
+def test_evaluating_a_policy_into_its_own_run_directory_is_refused_and_deletes_nothing(trained, checkpoint):
+    before = _contents(trained)
+    result = cli(*SMOKE, *LEARNER, *POLICY_SETTINGS, "mode=eval", f"checkpoint={trained / checkpoint}", "overwrite=true",
+                 f"hydra.run.dir={trained}")  # fmt: skip
+    one_line(result, rf"checkpoint {re.escape(str(trained / checkpoint))} lies in the run directory .* evaluate into another")
+    assert _contents(trained) == before
+
+
+def test_a_checkpoint_reached_through_a_link_into_the_run_directory_is_refused_too(trained, tmp_path):
+    link = tmp_path / "elsewhere.pt"
+    link.symlink_to(trained / "policy.pt")
+    before = _contents(trained)
+    result = cli(*SMOKE, *LEARNER, *POLICY_SETTINGS, "mode=eval", f"checkpoint={link}", "overwrite=true", f"hydra.run.dir={trained}")
+    one_line(result, "lies in the run directory")
+    assert _contents(trained) == before
+
+
+# ---- cause 2: a run once deleted files it did not write
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_run_into_a_directory_of_someone_elses_files_is_refused_and_they_stay(tmp_path, overwrite):
+    out = tmp_path / "mine"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "plot.png").write_bytes(b"a user's figure")
+    (out / "metrics.csv").write_text("a user's table\n")
+    before = _contents(out)
+    result = cli(*SMOKE, f"overwrite={str(overwrite).lower()}", f"hydra.run.dir={out}")
+    one_line(result, r"holds files that no mdembed run wrote \(figures, metrics.csv\) and no run")
+    assert _contents(out) == before and sorted(p.name for p in out.iterdir()) == ["figures", "metrics.csv"]
+
+
+def test_a_single_run_into_a_sweeps_directory_is_refused(tmp_path):
+    sweep = tmp_path / "sweep"
+    assert cli("-m", *SMOKE, "seed=0,1", f"hydra.sweep.dir={sweep}").returncode == 0
+    (sweep / "figures").mkdir()
+    (sweep / "figures" / "acceptance.png").write_bytes(b"the sweep's figure")
+    before = _contents(sweep)
+    one_line(cli(*SMOKE, "overwrite=true", f"hydra.run.dir={sweep}"), r"holds a sweep's directory \(0, 1, figures, multirun.yaml\)")
+    assert _contents(sweep) == before and not (sweep / "summary.json").exists()
+
+
+def test_overwrite_replaces_the_files_of_an_earlier_run_and_keeps_anything_else(tmp_path):
+    out = tmp_path / "run"
+    assert cli(*SMOKE, "trace=true", f"hydra.run.dir={out}").returncode == 0
+    (out / "notes.txt").write_text("mine\n")
+    assert cli(*SMOKE, "overwrite=true", "seed=1", f"hydra.run.dir={out}").returncode == 0
+    assert (out / "notes.txt").read_text() == "mine\n" and not (out / "events.jsonl").exists()
+    assert json.loads((out / "summary.json").read_text())["seed"] == 1
+
+
+# ---- cause 3: a policy evaluated under learner settings it was not trained with
+
+
+@pytest.mark.parametrize("settings,named", [
+    ([], r"algorithm\.bounding='tanh', algorithm\.layer_norm=True"),
+    (["algorithm.layer_norm=true"], r"algorithm\.bounding='tanh': evaluate it with the same settings$"),
+    ([*POLICY_SETTINGS, "market.price_max=20"], r"market\.price_max=10\.0"),
+    ([*POLICY_SETTINGS, "agent.observe_own_state=false"], r"agent\.observe_own_state=True"),
+])  # fmt: skip
+def test_a_policy_evaluated_under_other_policy_settings_is_refused_naming_them(trained, tmp_path, settings, named):
+    result = cli(*SMOKE, *LEARNER, *settings, "mode=eval", f"checkpoint={trained / 'policy.pt'}", f"hydra.run.dir={tmp_path / 'eval'}")
+    one_line(result, rf"checkpoint .*policy\.pt was trained with {named}")
+    assert not looks_finished(tmp_path / "eval")
+
+
+def test_a_policy_evaluates_under_other_training_only_settings_and_another_load(trained, tmp_path):
+    out = tmp_path / "eval"
+    result = cli(*SMOKE, *LEARNER, *POLICY_SETTINGS, "algorithm.actor_lr=0.5", "algorithm.noise_sigma=0.5", "workload.arrival_rate=1",
+                 "mode=eval", f"checkpoint={trained / 'policy.pt'}", f"hydra.run.dir={out}")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert looks_finished(out)
+
+
+# ---- cause 4: an algorithm that cannot honour market.admission=partial
+
+
+@pytest.mark.parametrize("algorithm", ["ilp", "sa"])
+def test_an_all_or_nothing_algorithm_refuses_partial_admission_before_starting(tmp_path, algorithm):
+    refused_cli(tmp_path, [f"algorithm={algorithm}", "market.admission=partial"],
+                rf"algorithm {algorithm} embeds whole requests only: it supports market.admission=all_or_nothing, got 'partial'$")  # fmt: skip
+
+
+# ---- cause 5: the thread count decided the numbers but was neither fixed nor recorded
+
+
+def test_a_learner_gives_the_same_numbers_alone_and_in_a_parallel_sweep(tmp_path):
+    alone = tmp_path / "alone"
+    assert cli(*TINY, *LEARNER, f"hydra.run.dir={alone}").returncode == 0
+    sweep = tmp_path / "sweep"
+    result = cli("-m", *TINY, *LEARNER, "seed=0,1", "hydra/launcher=local", "hydra.launcher.n_jobs=2", "hydra.launcher.verbose=0",
+                 f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    timing = ("decision_time", "wall_time", "steps_per_s", "provenance", "elapsed")
+    def numbers(directory: Path) -> dict:
+        summary = json.loads((directory / "summary.json").read_text())
+        return {k: v for k, v in summary.items() if not any(t in k for t in timing) and k != "training"} | {
+            k: v for k, v in (summary.get("training") or {}).items() if not any(t in k for t in timing)}
+    assert numbers(sweep / "0") == numbers(alone)
+    settings = [json.loads((d / "run_settings.json").read_text()) for d in (alone, sweep / "0")]
+    assert settings[0]["torch_threads"] == settings[1]["torch_threads"] == 1
+
+
+def test_torch_threads_null_records_the_count_in_effect(tmp_path):
+    out = tmp_path / "run"
+    assert cli(*TINY, *LEARNER, "torch_threads=null", f"hydra.run.dir={out}", env={**ENV, "OMP_NUM_THREADS": "2"}).returncode == 0
+    assert json.loads((out / "run_settings.json").read_text())["torch_threads"] == 2
+
+
+# ---- causes 6, 7, 19: values the simulator cannot represent, refused before they become wrong numbers
+
+UNREPRESENTABLE = [
+    (["topology.node_capacity=[1e-6,1e-6]", "workload.vnf_demand=[4e-7,4e-7]"],
+     r"topology\.node_capacity: 1e-06 is below the smallest resource the simulator resolves, 0\.0001 normalized units"),
+    (["topology.link_bandwidth_mbps=[0.001]", "workload.vl_bandwidth_mbps=[0.0004,0.0004]"],
+     r"topology\.link_bandwidth_mbps: 0\.001 is below the smallest resource the simulator resolves, 0\.1 Mbit/s"),
+    (["workload.vnf_demand=[0,4e-7]"], r"workload\.vnf_demand: 4e-07 is below the smallest resource"),
+    (["workload.arrival_rate=1e-320"], r"workload\.arrival_rate must put the mean gap between arrivals, 1 / arrival_rate, "
+                                        r"within \[1e-06, 1e\+09\] time units; it is inf$"),
+    (["workload.arrival_rate=1e300"], r"workload\.arrival_rate must put the mean gap .* it is 1e-300$"),
+    (["workload.mean_lifetime=1e300"], r"workload\.mean_lifetime must put the mean lifetime within"),
+    (["market.price_max=1e308"], r"market\.price_max must be at most 1e\+12, got 1e\+308$"),
+    (["market.price_min=1e300", "market.price_max=1e300"], r"market\.price_max must be at most 1e\+12"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("overrides,pattern", UNREPRESENTABLE, ids=[" ".join(o) for o, _ in UNREPRESENTABLE])
+def test_a_value_the_simulator_cannot_represent_is_refused_in_one_line(tmp_path, overrides, pattern):
+    line = refused_cli(tmp_path, overrides, pattern)
+    assert "Warning" not in line
+
+
+def test_json_result_files_never_hold_bare_infinity_or_nan(tmp_path):
+    from mdembed.io import write_json
+
+    with pytest.raises(InvalidResult, match=r"events\.jsonl: t is not a finite number"):
+        from mdembed.io import to_json
+
+        to_json(tmp_path / "events.jsonl", {"t": math.inf})
+    with pytest.raises(InvalidResult, match=r"x\.json: a\[1\] is not a finite number"):
+        write_json(tmp_path / "x.json", {"a": [1.0, math.nan]})
+    assert not list(tmp_path.iterdir())
+
+
+# ---- causes 8, 13: a learner that would never update, and sizes no machine holds
+
+
+NEVER_OR_TOO_BIG = [
+    (["algorithm.batch_size=64", "algorithm.buffer_size=32"], r"algorithm\.batch_size \(64\) must not exceed algorithm\.buffer_size \(32\)"),
+    (["algorithm.buffer_size=1"], r"algorithm\.batch_size \(8\) must not exceed algorithm\.buffer_size \(1\)"),
+    (["train.steps=9"], r"train\.steps \(9\) ends before the learner's first update, at step 10"),
+    (["algorithm.learning_starts=0", "train.steps=7"], r"train\.steps \(7\) ends before the learner's first update, at step 8"),
+    (["workload.num_requests=2147483647"], r"an evaluation workload of 2147483647 requests .* needs about 4\.3 TB of memory, more than"),
+    (["train.steps=2147483647"], r"a training workload of 2147483647 requests \(train\.steps\) needs about"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("overrides,pattern", NEVER_OR_TOO_BIG, ids=[" ".join(o) for o, _ in NEVER_OR_TOO_BIG])
+def test_a_learner_that_would_never_update_or_a_workload_beyond_memory_is_refused(tmp_path, overrides, pattern):
+    refused_cli(tmp_path, [*LEARNER, *overrides], pattern)
+
+
+@pytest.mark.parametrize("override", ["algorithm.hidden=2147483647", "algorithm.buffer_size=2147483647", "algorithm.hidden=100000"])
+def test_a_network_or_buffer_beyond_memory_is_one_line_and_no_result(tmp_path, override):
+    out = tmp_path / "run"
+    one_line(cli(*SMOKE, *LEARNER, override, f"hydra.run.dir={out}"), r"needs about .* of memory, more than this machine's")
+    assert not looks_finished(out)
+
+
+# ---- cause 9: a run whose report line failed after its summary was written
+
+
+def test_requests_of_one_vnf_run_and_report_their_undefined_ratio(tmp_path):
+    out = tmp_path / "run"
+    result = cli(*TINY, "workload.num_vnfs=[1,1]", f"hydra.run.dir={out}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].endswith(f"VLs n/a), results in {out}")
+    assert json.loads((out / "summary.json").read_text())["vl_acceptance_ratio"] is None
+    sweep = tmp_path / "sweep"
+    assert cli("-m", *TINY, "workload.num_vnfs=[1,1]", "seed=0,1", f"hydra.sweep.dir={sweep}").returncode == 0
+    assert not list(sweep.rglob(lock.LOCK_FILE))
+
+
+def test_a_report_that_fails_takes_the_summary_back(tmp_path):
+    import mdembed.scenarios as scenarios
+
+    out = tmp_path / "run"
+    entry = scenarios.SCENARIOS.get("market")
+    broken = dataclasses.replace(entry, report=lambda summary, out_dir: 1 / 0)
+    scenarios.SCENARIOS._entries["market"] = broken
+    try:
+        with pytest.raises(ZeroDivisionError):
+            run(compose(TINY), out)
+    finally:
+        scenarios.SCENARIOS._entries["market"] = entry
+    assert not looks_finished(out)
+
+
+# ---- cause 10: standard output closed or full
+
+
+def test_a_closed_pipe_or_a_full_device_on_stdout_is_one_line_and_the_results_stay(tmp_path):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "mdembed.run", *SMOKE, f"hydra.run.dir={tmp_path / 'full'}"],
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=180, env=ENV)  # fmt: skip
+    one_line(result, r"error: cannot write to standard output \(No space left on device\); files already written are kept$", 1)
+    assert looks_finished(tmp_path / "full")
+    read, write = os.pipe()
+    os.close(read)  # `| head -1` that has gone
+    try:
+        result = subprocess.run([sys.executable, "-m", "mdembed.run", *SMOKE, f"hydra.run.dir={tmp_path / 'pipe'}"],
+                                stdout=write, stderr=subprocess.PIPE, text=True, timeout=180, env=ENV)  # fmt: skip
+    finally:
+        os.close(write)
+    one_line(result, r"error: cannot write to standard output \(Broken pipe\)", 1)
+    assert looks_finished(tmp_path / "pipe") and not (tmp_path / "pipe" / lock.LOCK_FILE).exists()
+
+
+# ---- cause 11: a sweep whose jobs failed once exited 0
+
+
+@pytest.mark.parametrize("domains,failed", [("50,60", 2), ("2,50", 1)])
+def test_a_sweep_with_failed_jobs_exits_non_zero_naming_them(tmp_path, domains, failed):
+    sweep = tmp_path / "sweep"
+    result = cli("-m", *TINY, f"topology.num_domains={domains}", "hydra/launcher=local", "hydra.launcher.n_jobs=2",
+                 "hydra.launcher.verbose=0", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(rf"mdembed: error: {failed} jobs? of the sweep failed \(.*\); each one's error\.txt says why.*", last), last
+    assert sum(1 for _ in sweep.rglob("error.txt")) == failed
+    assert not any(p.name.startswith(".mdembed") for p in sweep.iterdir())
+
+
+# ---- cause 14: a topology path that is not a regular file
+
+
+@pytest.mark.parametrize("path,kind", [("/dev/zero", "not a regular file"), ("FIFO", "not a regular file"), ("DIR", "a directory")])
+def test_a_topology_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, path, kind):
+    if path == "FIFO":
+        path = str(tmp_path / "fifo")
+        os.mkfifo(path)
+    elif path == "DIR":
+        path = str(tmp_path)
+    refused_cli(tmp_path, [f"topology.path={path}"], rf"topology file '{re.escape(path)}': it is {kind}")
+
+
+# ---- cause 16 (the run's part): Hydra failing to save the config on a full disk
+
+
+@pytest.mark.parametrize("target", ["hydra.core.utils._save_config", "hydra.core.utils.configure_log"])
+def test_a_full_disk_as_hydra_prepares_the_run_is_one_line_and_no_stale_lock(tmp_path, target):
+    out = tmp_path / "run"
+    module, name = target.rsplit(".", 1)
+    code = textwrap.dedent(f"""
+        import errno, sys
+        import {module} as target
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device", {str(out / ".hydra" / "config.yaml")!r})
+        target.{name} = full
+        sys.argv = ["run.py", *{[*SMOKE, f"hydra.run.dir={out}"]!r}]
+        from mdembed.run import main
+        main()
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=ENV)
+    one_line(result, rf"error: cannot write {re.escape(str(out))}/\.hydra/config\.yaml: No space left on device$", status=1)
+    assert not looks_finished(out) and not (out / lock.LOCK_FILE).exists()
+
+
+# ---- cause 17: the default run directory once skipped the early lock with a 5-line warning
+
+
+def test_an_interpolated_run_directory_is_locked_before_hydra_writes_and_warns_nothing(tmp_path):
+    base = tmp_path / "runs"
+    result = cli(*SMOKE, f"hydra.run.dir={base}/${{hydra:runtime.choices.algorithm}}")
+    assert result.returncode == 0 and "Warning" not in result.stderr, result.stderr
+    holder = _hold_lock(base / "again" / "cff_3d")
+    try:
+        result = cli(*SMOKE, f"hydra.run.dir={base}/again/${{hydra:runtime.choices.algorithm}}")
+    finally:
+        holder.kill()
+        holder.wait()
+    one_line(result, r"is in use by another run")
+    assert not (base / "again" / "cff_3d" / ".hydra").exists()
+
+
+def test_the_default_run_directory_warns_nothing(tmp_path):
+    result = cli(*SMOKE, cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert len(list((tmp_path / "results" / "runs").glob("*/*/summary.json"))) == 1
+
+
+# ---- cause 18: disk-full errors that did not name the file
+
+
+@pytest.mark.parametrize("where", ["table", "trace"])
+def test_a_full_disk_inside_an_open_file_names_that_file(tmp_path, where):
+    out = tmp_path / "run"
+    patch = {  # a write into an open file on a full disk raises an OSError without a file name
+        "table": "import pathlib; pathlib.Path.write_text = lambda self, *a, **k: full()",
+        "trace": "import mdembed.trace as t; init = t.TraceWriter.__init__; t.TraceWriter.__init__ = opened_full(init)",
+    }[where]
+    code = textwrap.dedent(f"""
+        import errno, sys
+        def full(*args):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        class Full:
+            write = staticmethod(full)
+            close = staticmethod(lambda: None)
+        def opened_full(init):
+            def patched(self, *args, **kwargs):
+                init(self, *args, **kwargs)
+                self._file.close()
+                self._file = Full()
+            return patched
+        {patch}
+        sys.argv = ["run.py", *{[*SMOKE, "trace=true", f"hydra.run.dir={out}"]!r}]
+        from mdembed.run import main
+        main()
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=ENV)
+    one_line(result, rf"error: cannot write {re.escape(str(out))}/[a-z_.]+(json|jsonl|csv): No space left on device$", status=1)
+    assert not looks_finished(out)
+
+
+# ---- cause 21: ~ in a path
+
+
+def test_a_tilde_in_a_quoted_path_is_the_home_directory(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    original = next(p for p in topologies_dir().glob("*.gml") if p.stem.lower() == "abilene")
+    (home / "net.gml").write_bytes(original.read_bytes())
+    result = cli(*SMOKE, "topology.path='~/net.gml'", f"hydra.run.dir={tmp_path / 'run'}", env={**ENV, "HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    one_line(cli(*SMOKE, *LEARNER, "mode=eval", "checkpoint='~/p.pt'", f"hydra.run.dir={tmp_path / 'eval'}",
+                 env={**ENV, "HOME": str(home)}), rf"checkpoint {re.escape(str(home))}/p\.pt does not exist$")  # fmt: skip
+    assert not (tmp_path / "eval").exists()

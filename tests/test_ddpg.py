@@ -245,6 +245,7 @@ def test_resume_with_other_settings_is_refused(trained, tmp_path):
     out, _ = trained
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.pt").write_bytes((out / "checkpoints" / "last.pt").read_bytes())
+    (tmp_path / "run_settings.json").write_bytes((out / "run_settings.json").read_bytes())  # the run it continues
     with pytest.raises(ConfigError, match="other settings"):
         run(compose(TINY_DDPG + ["resume=true", "algorithm.tau=0.01"]), tmp_path)
 
@@ -308,7 +309,9 @@ def test_layout_maps_each_domains_action_onto_its_own_nodes_and_links():
     prices = per_domain.prices([np.array([1, 2, 3, 4.0]), np.array([5, 6, 7, 8.0])], 1.0, 10.0)
     assert prices.node[:, 0, :].tolist() == [[1, 2, 3], [5, 6, 7], [1, 2, 3]]
     assert prices.link[:, 0].tolist() == [4, 8]
-    assert per_domain.mean_prices([np.array([1, 2, 3, 4.0]), np.array([5, 6, 7, 8.0])]).tolist() == [2.5, 6.5]
+    # one definition of a domain's mean price for every algorithm: the whole table, a shared price once per slot
+    # (domain 0: nodes 0 and 2 at mean 2 over 6 slots x 3 resources, link 0 at 4 over 15 VL slots)
+    assert prices.domain_means(sub) == pytest.approx([(2 * 36 + 4 * 15) / 51, (6 * 18 + 8 * 15) / 33])
 
     state = SubstrateState(sub)
     state.node_residual[2] //= 4  # a quarter left on node 2

@@ -23,7 +23,8 @@ def _sweep(sweep_dir, *extra: str) -> subprocess.CompletedProcess:
 def test_failing_job_is_recorded_and_finished_jobs_are_skipped(tmp_path):
     sweep_dir = tmp_path / "sweep"
     first = _sweep(sweep_dir)
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 2, first.stderr  # one job failed: the sweep says so in its status and last line
+    assert first.stderr.strip().splitlines()[-1].startswith(f"mdembed: error: 1 job of the sweep failed ({sweep_dir / '1'})")
     good, bad = sweep_dir / "0", sweep_dir / "1"
     assert json.loads((good / "summary.json").read_text())["requests"] == 60
     assert not (bad / "summary.json").exists()
@@ -33,7 +34,7 @@ def test_failing_job_is_recorded_and_finished_jobs_are_skipped(tmp_path):
 
     finished = (good / "summary.json").stat().st_mtime_ns
     again = _sweep(sweep_dir, "skip_completed=true")
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 2, again.stderr
     assert (good / "summary.json").stat().st_mtime_ns == finished  # not run again
     assert (bad / "error.txt").exists()  # the failed job was tried again, and failed again
 
@@ -42,7 +43,7 @@ def test_aggregate_reads_the_jobs_of_a_sweep(tmp_path):
     import pandas as pd
 
     sweep_dir = tmp_path / "sweep"
-    assert _sweep(sweep_dir).returncode == 0
+    assert _sweep(sweep_dir).returncode == 2  # its job 1 fails on purpose
     result = subprocess.run(
         [sys.executable, "-m", "mdembed.analysis.aggregate", str(sweep_dir)], capture_output=True, text=True, timeout=120
     )
@@ -120,7 +121,7 @@ def test_plot_writes_every_figure_from_the_result_files(tmp_path):
     from mdembed.plot import FIGURES, plot
 
     sweep_dir = tmp_path / "sweep"
-    assert _sweep(sweep_dir, "algorithm=cff_3d,cff_sd").returncode == 0
+    assert _sweep(sweep_dir, "algorithm=cff_3d,cff_sd").returncode == 2  # the jobs with 30 domains fail on purpose
     written = plot(sweep_dir)
     drawn = set(FIGURES) - {"learning_curves"}  # no training run: no learning-curve figure, rather than an empty one
     expected = {sweep_dir / "figures" / f"{name}.{ext}" for name in drawn for ext in ("png", "pdf")}

@@ -104,7 +104,7 @@ def test_a_new_learner_trains_through_the_loop_with_checkpoints_and_diagnostics(
     assert last["step"] == 60 and last["scenario"] == "market" and last["learner"]["steps"] == 60
     policy = load_checkpoint(tmp_path / "policy.pt")
     fresh, task2, _ = setup()
-    load_policy(fresh, tmp_path / "policy.pt", "market", task2.fingerprint)
+    load_policy(fresh, tmp_path / "policy.pt", "market", task2.fingerprint, settings, ("algorithm",))
     assert np.array_equal(fresh.mean_reward, learner.mean_reward) and policy["fingerprint"] == task.fingerprint
     assert set(policy["learner"]) == {"mean_reward"}  # what the policy needs, not the resume state
 
@@ -113,9 +113,9 @@ def test_a_policy_from_another_substrate_or_scenario_is_refused(tmp_path):
     learner, task, settings = setup()
     train(learner, task, settings, tmp_path)
     with pytest.raises(ConfigError, match="trained on another substrate"):
-        load_policy(learner, tmp_path / "policy.pt", "market", "0123456789abcdef")
+        load_policy(learner, tmp_path / "policy.pt", "market", "0123456789abcdef", settings, ())
     with pytest.raises(ConfigError, match="not a dc_provisioning policy"):
-        load_policy(learner, tmp_path / "policy.pt", "dc_provisioning", None)
+        load_policy(learner, tmp_path / "policy.pt", "dc_provisioning", None, settings, ())
 
 
 def test_a_directory_given_as_checkpoint_is_named_as_such(tmp_path):

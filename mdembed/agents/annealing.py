@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mdembed.agents.registry import SEARCH, Algorithm, Context, register
-from mdembed.agents.static_price import quoted_means, static_domain_prices
+from mdembed.agents.static_price import static_domain_prices
 from mdembed.config import set_whole
 from mdembed.embedding.client import (
     ArcWeights,
@@ -261,14 +261,10 @@ class AnnealedPlacement(Algorithm):
 
     def __init__(self, context: Context, settings: AnnealingSettings, prices: Prices | None = None) -> None:
         """``prices`` defaults to the run's static domain prices (what cff_3d quotes)."""
-        if context.market.admission != "all_or_nothing":
-            raise ConfigError(
-                f"algorithm sa supports market.admission=all_or_nothing only, got {context.market.admission!r}"
-            )
         self.context = context
         self.settings = settings
         self.prices = static_domain_prices(context) if prices is None else prices
-        self.quoted_mean_prices = quoted_means(self.prices, context.substrate)
+        self.quoted_mean_prices = self.prices.domain_means(context.substrate)
         self._weights = ArcWeights(self.prices, context.substrate.arc_link)
         self._order = tie_order(context.substrate, context.market.tie_break)
 
@@ -393,11 +389,11 @@ class AnnealedPrices(Algorithm):
                     stale += 1
                 temperature *= cfg.cooling
         _, prices, embedding = best
-        self.quoted_mean_prices = quoted_means(prices, c.substrate)
+        self.quoted_mean_prices = prices.domain_means(c.substrate)
         return embedding
 
 
-@register("sa", SEARCH, AnnealingSettings)
+@register("sa", SEARCH, AnnealingSettings, admissions=("all_or_nothing",))
 def annealed_placement(context: Context, settings: AnnealingSettings) -> Algorithm:
     return AnnealedPlacement(context, settings)
 

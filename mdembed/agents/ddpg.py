@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mdembed import memory
 from mdembed.agents.ddpg_settings import DDPGSettings
 from mdembed.agents.device import resolve_device
 from mdembed.agents.networks import Actor, Critic, soft_update
@@ -154,6 +155,7 @@ class DDPG:
     """
 
     GRAPH_WARMUP = 3  # eager updates on a side stream before the capture (CUDA only)
+    TRAINING_ONLY = DDPGSettings.TRAINING_ONLY  # settings an evaluation of a saved policy may change
 
     def __init__(self, layout: DomainLayout, settings: DDPGSettings, seed: int, device: torch.device | str = "cpu") -> None:
         self.layout = layout
@@ -163,6 +165,8 @@ class DDPG:
         self.domains = d
         self.obs_dim = layout.max_obs_dim
         self.action_dim = layout.max_action_dim
+        memory.require(self.memory_needed(d, self.obs_dim, self.action_dim, settings),
+                       f"algorithm.hidden={settings.hidden}, buffer_size={settings.buffer_size}, batch_size={settings.batch_size}")  # fmt: skip
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.actor = Actor(d, self.obs_dim, self.action_dim, settings.hidden, settings.bounding,
@@ -225,6 +229,15 @@ class DDPG:
             self.ou_state += -theta * self.ou_state + self.sigma * self.rng.standard_normal(shape).astype(np.float32)
             return self.ou_state
         return (self.sigma * self.rng.standard_normal(shape)).astype(np.float32)
+
+    @staticmethod
+    def memory_needed(domains: int, obs_dim: int, action_dim: int, settings: DDPGSettings) -> float:
+        """Bytes for the replay buffer and the networks (online, target, gradient and Adam's two moments), roughly."""
+        h = settings.hidden
+        critics = 2 if settings.twin_critics else 1
+        per_domain = (obs_dim + h + action_dim) * h + critics * (obs_dim + action_dim + h + 1) * h
+        transitions = (settings.buffer_size + 4 * settings.batch_size) * (2 * obs_dim + action_dim + 2)  # + a batch's copies
+        return memory.FLOAT_BYTES * domains * (5 * per_domain + transitions)
 
     # --- learning -----------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mdembed.agents.registry import LEARNER, Algorithm, Context, register
 from mdembed.config import ConfigError, set_whole
@@ -42,6 +43,14 @@ class DDPGSettings:
     target_noise: float = 0.0  # TD3: Gaussian noise on the target action (normalized units), clipped at 2x this
     policy_delay: int = 1  # TD3: one actor and target update per this many critic updates
 
+    # Keys that shape learning only, not what a trained actor computes: an evaluation may set them otherwise.
+    # Every other key must match the checkpoint's (a new key is checked until it is listed here).
+    TRAINING_ONLY: ClassVar[frozenset[str]] = frozenset({
+        "actor_lr", "critic_lr", "gamma", "tau", "batch_size", "conv_channels", "buffer_size", "learning_starts",
+        "reward_scale", "noise", "noise_sigma", "noise_sigma_min", "noise_decay", "ou_theta", "preactivation_penalty",
+        "reward_norm", "twin_critics", "target_noise", "policy_delay",
+    })  # fmt: skip
+
     def __post_init__(self) -> None:
         for key in ("actor_lr", "critic_lr", "tau", "reward_scale"):
             if not getattr(self, key) > 0:
@@ -65,6 +74,11 @@ class DDPGSettings:
         for key in ("batch_size", "hidden", "buffer_size"):
             set_whole(self, "algorithm", key)
         set_whole(self, "algorithm", "learning_starts", minimum=0)
+        if self.batch_size > self.buffer_size:
+            raise ConfigError(
+                f"algorithm.batch_size ({self.batch_size}) must not exceed algorithm.buffer_size ({self.buffer_size}): "
+                "the learner would never hold a batch and never update"
+            )
         channels = tuple(self.conv_channels)
         if len(channels) != 3 or min(channels) < 1 or any(int(c) != c for c in channels):
             raise ConfigError(f"algorithm.conv_channels must be 3 positive integers, got {list(self.conv_channels)}")
@@ -78,6 +92,11 @@ class DDPGSettings:
             raise ConfigError(f"algorithm.noise_sigma must lie in [0, {MAX_NOISE_SIGMA}] (normalized action units), got {self.noise_sigma}")
         if not 0 <= self.noise_sigma_min <= self.noise_sigma:
             raise ConfigError(f"algorithm.noise_sigma_min must lie in [0, noise_sigma], got {self.noise_sigma_min}")
+
+
+    def first_update(self) -> int:
+        """The training step of the first update: learning has started and the buffer holds a batch."""
+        return max(self.learning_starts, self.batch_size)
 
 
 @register("ddpg", LEARNER, DDPGSettings)

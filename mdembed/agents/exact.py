@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mdembed.agents.registry import EXACT, Algorithm, Context, register
-from mdembed.agents.static_price import quoted_means, static_domain_prices
+from mdembed.agents.static_price import static_domain_prices
 from mdembed.embedding.client import Embedding
 from mdembed.embedding.milp import TIME_LIMIT_S, milp_embed
 from mdembed.embedding.prices import Prices
@@ -51,7 +51,7 @@ class ExactEmbedding(Algorithm):
         self.prices = prices.clipped(context.market.price_min, context.market.price_max)
         self.settings = settings
         self.status_counts: Counter[str] = Counter()
-        self.quoted_mean_prices = quoted_means(self.prices, context.substrate)
+        self.quoted_mean_prices = self.prices.domain_means(context.substrate)
 
     def decide(self, request: Request, state: SubstrateState) -> Embedding:
         result = milp_embed(
@@ -71,6 +71,6 @@ class ExactEmbedding(Algorithm):
         return {"ilp_status": dict(sorted(self.status_counts.items()))}
 
 
-@register("ilp", EXACT, IlpSettings)
+@register("ilp", EXACT, IlpSettings, admissions=("all_or_nothing",))
 def exact(context: Context, settings: IlpSettings) -> Algorithm:
     return ExactEmbedding(context, static_domain_prices(context), settings)

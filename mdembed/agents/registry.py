@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
-from mdembed.config import AgentSettings, MarketSettings, RoutingSettings, WorkloadSettings, section
+from mdembed.config import ADMISSION_MODES, AgentSettings, MarketSettings, RoutingSettings, WorkloadSettings, section
 from mdembed.embedding.client import Embedding
 from mdembed.errors import ConfigError
 from mdembed.network.substrate import Substrate, SubstrateState
@@ -108,6 +108,7 @@ class AlgorithmSpec:
     kind: str
     settings: type | None  # a frozen dataclass checked in __post_init__; None: the algorithm takes no keys
     factory: Factory
+    admissions: tuple[str, ...] = ADMISSION_MODES  # the market.admission modes its embeddings implement
 
     @property
     def learns(self) -> bool:
@@ -133,13 +134,19 @@ class AlgorithmSpec:
 ALGORITHMS: Registry[AlgorithmSpec] = Registry("algorithm")
 
 
-def register(name: str, kind: str, settings: type | None = None) -> Callable[[Factory], Factory]:
-    """Add ``factory(context, settings) -> Algorithm`` to :data:`ALGORITHMS` under ``name``."""
+def register(name: str, kind: str, settings: type | None = None,
+             admissions: tuple[str, ...] = ADMISSION_MODES) -> Callable[[Factory], Factory]:  # fmt: skip
+    """Add ``factory(context, settings) -> Algorithm`` to :data:`ALGORITHMS` under ``name``.
+
+    ``admissions``: the admission modes the algorithm implements; a run with
+    another is refused before it starts (an exact or searched embedding of a
+    whole request has no partial result to keep).
+    """
     if kind not in KINDS:
         raise ValueError(f"algorithm kind must be one of {', '.join(KINDS)}, got {kind!r}")
 
     def decorator(factory: Factory) -> Factory:
-        ALGORITHMS.register(name)(AlgorithmSpec(name, kind, settings, factory))
+        ALGORITHMS.register(name)(AlgorithmSpec(name, kind, settings, factory, admissions))
         return factory
 
     return decorator

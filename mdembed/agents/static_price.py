@@ -7,10 +7,8 @@ import numpy as np
 from mdembed.agents.registry import STATIC, Algorithm, Context, register
 from mdembed.embedding.client import ArcWeights, Embedding, embed
 from mdembed.embedding.prices import Prices
-from mdembed.config import MAX_VNFS
 from mdembed.network.substrate import NUM_NODE_RESOURCES, SubstrateState
 from mdembed.seeding import stream
-from mdembed.workload.requests import MAX_VLS
 from mdembed.workload.requests import Request
 
 
@@ -21,7 +19,7 @@ class StaticPriceCFF(Algorithm):
         self.context = context
         self.prices = prices.clipped(context.market.price_min, context.market.price_max)
         self._weights = ArcWeights(self.prices, context.substrate.arc_link)
-        self.quoted_mean_prices = quoted_means(self.prices, context.substrate)
+        self.quoted_mean_prices = self.prices.domain_means(context.substrate)
 
     def decide(self, request: Request, state: SubstrateState) -> Embedding:
         c = self.context
@@ -29,18 +27,6 @@ class StaticPriceCFF(Algorithm):
             request, self.prices, c.substrate, state.node_residual, state.arc_residual,
             c.market, c.routing, self._weights,
         )  # fmt: skip
-
-
-def quoted_means(prices: Prices, substrate) -> np.ndarray:
-    """(D,) mean over each domain's node and link prices, every slot counted."""
-    means = np.full(substrate.num_domains, np.nan)
-    node = np.broadcast_to(prices.node, (substrate.num_nodes, MAX_VNFS, NUM_NODE_RESOURCES))
-    link = np.broadcast_to(prices.link, (substrate.num_links, MAX_VLS))
-    for d, (nodes, links) in enumerate(zip(substrate.domain_nodes, substrate.domain_links)):
-        own = np.concatenate([node[nodes].ravel(), link[links].ravel()])
-        if len(own):
-            means[d] = own.mean()
-    return means
 
 
 @register("cff_sd", STATIC)

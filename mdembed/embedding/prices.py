@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mdembed.config import MAX_VNFS
+from mdembed.network.substrate import NUM_NODE_RESOURCES, Substrate
+from mdembed.workload.requests import MAX_VLS
+
 
 @dataclass(frozen=True, eq=False)
 class Prices:
@@ -29,3 +33,19 @@ class Prices:
 
     def clipped(self, price_min: float, price_max: float) -> "Prices":
         return Prices(np.clip(self.node, price_min, price_max), np.clip(self.link, price_min, price_max))
+
+    def domain_means(self, substrate: Substrate) -> np.ndarray:
+        """(D,) each domain's mean price over its whole table: every own node, VNF slot and resource, every own link
+        and VL slot (a shared price counts once per slot it covers); NaN for a domain with nothing to price.
+
+        The one definition of a domain's mean quoted price, whatever the price
+        granularity or the algorithm, so that figures compare like with like.
+        """
+        node_weight, link_weight = MAX_VNFS * NUM_NODE_RESOURCES, MAX_VLS
+        node_mean, link_mean = self.node.mean(axis=(1, 2)), self.link.mean(axis=1)
+        means = np.full(substrate.num_domains, np.nan)
+        for d, (nodes, links) in enumerate(zip(substrate.domain_nodes, substrate.domain_links)):
+            count = len(nodes) * node_weight + len(links) * link_weight
+            if count:
+                means[d] = (node_mean[nodes].sum() * node_weight + link_mean[links].sum() * link_weight) / count
+        return means

@@ -126,7 +126,3 @@ class DomainLayout:
             node[nodes] = action[:split].reshape(len(nodes), self.vnf_slots, NUM_NODE_RESOURCES)
             link[links] = action[split : split + len(links) * self.vl_slots].reshape(len(links), self.vl_slots)
         return Prices(node=node, link=link).clipped(price_min, price_max)
-
-    def mean_prices(self, actions: list[np.ndarray]) -> np.ndarray:
-        """(D,) each domain's mean quoted price over its action vector."""
-        return np.array([float(np.mean(a[:dim])) if dim else np.nan for a, dim in zip(actions, self.action_dims)])

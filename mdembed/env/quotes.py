@@ -27,4 +27,4 @@ def embed_quotes(
     """The client's embedding at the domains' price vectors (left unallocated), and each domain's mean quoted price."""
     prices = layout.prices(vectors, market.price_min, market.price_max)
     embedding = embed(request, prices, layout.substrate, state.node_residual, state.arc_residual, market, routing)
-    return embedding, layout.mean_prices(vectors)
+    return embedding, prices.domain_means(layout.substrate)

@@ -15,13 +15,11 @@ from functools import cached_property
 
 import numpy as np
 
-from mdembed.config import TopologySettings
+from mdembed.config import BW_UNIT, NODE_UNIT, TopologySettings
 from mdembed.network.topology import Topology, link_lengths_km
 
 NUM_NODE_RESOURCES = 3  # CPU, RAM, storage
 NODE_RESOURCES = ("cpu", "ram", "storage")
-NODE_UNIT = 1_000_000  # integer units per normalized node-resource unit
-BW_UNIT = 1_000  # integer units (kbit/s) per Mbit/s
 
 
 def to_node_units(values: np.ndarray) -> np.ndarray:

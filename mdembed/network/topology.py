@@ -13,6 +13,7 @@ import codecs
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,25 @@ def _fail(file: Path, problem: str) -> TopologyError:
     return TopologyError(f"topology file '{file}': {one_line}")
 
 
+MAX_FILE_BYTES = 100_000_000  # the largest Topology Zoo file is 1 MB; this bounds what a mistaken path reads
+
+
+def check_file(file: Path) -> None:
+    """Refuse, before reading a byte, a path that is not a regular file of a sane size (a device such as
+    /dev/zero would be read until memory runs out, a FIFO would wait for a writer forever)."""
+    try:
+        info = file.stat()
+    except OSError as err:
+        raise _fail(file, f"cannot read it ({err.strerror or type(err).__name__})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, a pipe or a socket)"
+        raise _fail(file, f"it is {kind}, not a GML file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise _fail(file, f"it holds {info.st_size} bytes, more than a topology file's {MAX_FILE_BYTES}")
+
+
 def _read_text(file: Path) -> str:
+    check_file(file)
     try:
         data = file.read_bytes()
     except OSError as err:
