@@ -18,8 +18,11 @@ Definitions (each column of metrics.csv and key of summary.json):
   at the window's end; ``domain{d}_hosted_vnfs``, ``domain{d}_hosted_vls``:
   VNFs on its nodes and VLs crossing its links (or sharing one of its
   nodes) at the window's end.
-- ``domain{d}_mean_price``: the mean of every price the domain quoted
-  (its whole action vector), averaged over the window's requests.
+- ``domain{d}_mean_price``: the mean of the domain's whole price table for
+  the request (every own node, VNF slot and resource, every own link and VL
+  slot; a price shared by slots counts once per slot), averaged over the
+  window's requests. One definition for every algorithm and price
+  granularity (:meth:`mdembed.embedding.prices.Prices.domain_means`).
 - ``domain_price_load_spearman`` (summary, evaluation): per domain, Spearman's
   rank correlation over the requests between the domain's node utilization
   when the request arrived (what it observed) and the mean price it quoted;
