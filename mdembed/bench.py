@@ -28,15 +28,16 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from mdembed.build import make_run  # noqa: E402
+from mdembed.cli import ArgumentParser, count  # noqa: E402
 from mdembed.config import Settings, compose, settings_from_config  # noqa: E402
 from mdembed.env.layout import PRICE_GRANULARITIES  # noqa: E402
+from mdembed.errors import command  # noqa: E402
 from mdembed.metrics import MetricsRecorder  # noqa: E402
 from mdembed.occupancy import Occupancy  # noqa: E402
 from mdembed.simulation import simulate  # noqa: E402
@@ -187,12 +188,14 @@ def decision_time(algorithm: str, requests: int) -> tuple[float, float]:
     return float(np.median(ms)), float(np.percentile(ms, 95))
 
 
+@command
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--train-steps", type=int, default=1_000)
-    parser.add_argument("--search-requests", type=int, default=500, help="requests timed for sa, sa_cff and ilp")
+    """Every count is checked (a whole number >= 1) before the first measurement."""
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=count, default=5)
+    parser.add_argument("--requests", type=count, default=10_000)
+    parser.add_argument("--train-steps", type=count, default=1_000)
+    parser.add_argument("--search-requests", type=count, default=500, help="requests timed for sa, sa_cff and ilp")
     args = parser.parse_args()
     for algorithm in ("cff_3d",):
         for topology in ("bteurope", "kdl"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from mdembed.errors import ConfigError
-from mdembed.io import leaves, naming
+from mdembed.io import atomic, leaves
 from mdembed.network.substrate import Substrate
 
 CHECKPOINT_FORMAT = "mdembed-checkpoint-2"
@@ -37,16 +36,10 @@ def substrate_fingerprint(substrate: Substrate) -> str:
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
     serialized = io.BytesIO()  # in memory first: torch's writer reports a full disk as a bare RuntimeError
     torch.save({"format": CHECKPOINT_FORMAT, **payload}, serialized)
-    try:
-        with naming(path), open(tmp, "wb") as file:
-            file.write(serialized.getbuffer())
-        os.replace(tmp, path)
-    except BaseException:  # a full disk, an interrupt: no half-written file is left to look like a checkpoint
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic(path) as tmp, open(tmp, "wb") as file:  # no half-written file is left to look like a checkpoint
+        file.write(serialized.getbuffer())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

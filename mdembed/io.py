@@ -19,27 +19,40 @@ class InvalidResult(MdembedError):
 
 
 @contextmanager
-def naming(path: Path) -> Iterator[None]:
-    """Give an OSError that carries no file name (a write into an open file on a full disk) the name of ``path``,
-    so that the one-line error says which file could not be written."""
+def naming(path: Path, *aliases: Path) -> Iterator[None]:
+    """Give an OSError that carries no file name (a write into an open file on a full disk), or one of ``aliases``
+    (a file's ``.partial``), the name of ``path``, so that the one-line error says which file could not be written."""
     try:
         yield
     except OSError as err:
-        if err.filename is not None:
+        if err.filename is not None and err.filename not in {str(a) for a in aliases}:
             raise
         raise type(err)(err.errno, err.strerror or str(err), str(path)) from err
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write through ``NAME.partial`` and rename: a failed write (a full disk) leaves neither file behind."""
+@contextmanager
+def atomic(path: Path) -> Iterator[Path]:
+    """The file to write ``path``'s content into (``NAME.partial``), renamed to ``path`` when the block ends.
+
+    A failed write (a full disk, a read-only directory, an interrupt) leaves
+    neither file behind, so no cut file can look complete; the error names ``path``.
+    """
     tmp = path.with_name(path.name + ".partial")
     try:
-        with naming(path):
-            tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        with naming(path, tmp):
+            yield tmp
+            os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
         raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    with atomic(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json(path: Path, data: Any) -> None:

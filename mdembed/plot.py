@@ -4,60 +4,62 @@ DIR is a sweep directory or a single run. Each scenario's runs under DIR
 get that scenario's figures, in DIR/figures (see
 :mod:`mdembed.analysis.figures` for the multi-domain runs and
 :mod:`mdembed.dc.plots` for the data-centre ones); a directory holding
-runs of both gets both.
+runs of both gets both. The jobs used and those left out (listed on stderr,
+with why) are the same as for ``python -m mdembed.analysis.aggregate``
+(:func:`mdembed.analysis.aggregate.scan`); every argument is checked before
+the first figure is written.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
+from mdembed.analysis.aggregate import Job, comparison, jobs_table, of_scenario, report_left_out, scan
 from mdembed.analysis.figures import FIGURES
+from mdembed.cli import ArgumentParser
 from mdembed.config import MARKET_SCENARIO
-from mdembed.errors import MdembedError, exit_with
+from mdembed.errors import command
 from mdembed.scenarios import SCENARIOS
 
 __all__ = ["FIGURES", "plot"]
 
 
-def runs_by_scenario(directory: Path) -> dict[str, list[Path]]:
-    """The finished runs under ``directory`` (itself included), by scenario name."""
+def runs_by_scenario(jobs: list[Job]) -> dict[str, list[Path]]:
+    """The directories of ``jobs``, by scenario name."""
     runs: dict[str, list[Path]] = {}
-    for path in sorted(Path(directory).rglob("summary.json")):
-        try:
-            name = json.loads(path.read_text()).get("scenario", MARKET_SCENARIO)
-        except (OSError, ValueError):
-            continue  # a corrupt summary is aggregate's to report
-        runs.setdefault(name, []).append(path.parent)
+    for job in jobs:
+        runs.setdefault(job.scenario, []).append(job.directory)
     return runs
 
 
 def plot(directory: Path, baseline: str | None = None) -> list[Path]:
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise MdembedError(f"{directory} is not a directory")
-    runs = runs_by_scenario(directory)
-    if not runs:
-        raise MdembedError(f"no finished job (summary.json) under {directory}")
+    """Every figure of the usable runs under ``directory``; the paths written."""
+    return draw(Path(directory), scan(directory)[0], baseline)
+
+
+def draw(directory: Path, jobs: list[Job], baseline: str | None = None) -> list[Path]:
+    """The figures of ``jobs``, each scenario's own, once ``baseline`` is known to name a multi-domain job that can
+    be paired (a refused name leaves no figure written)."""
+    market = of_scenario(jobs, MARKET_SCENARIO)
+    comparison(jobs_table(market) if market else None, baseline)
+    runs = runs_by_scenario(jobs)
     written: list[Path] = []
     for name in sorted(runs):
         written += SCENARIOS.get(name).plot(directory, runs[name], baseline)
     return written
 
 
+@command
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path)
     parser.add_argument("--baseline", help="the algorithm the paired figure of multi-domain runs takes differences to "
-                        "(default: cff_3d when the directory holds it)")  # fmt: skip
+                        "(default: cff_3d when the directory holds it; 'none': no paired figure)")  # fmt: skip
     args = parser.parse_args()
-    try:
-        written = plot(args.directory, args.baseline)
-    except MdembedError as err:
-        exit_with(err)
-    for path in written:
+    jobs, left_out = scan(args.directory)
+    for path in draw(args.directory, jobs, args.baseline):
         print(path)
+    report_left_out(left_out)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def test_aggregate_reads_the_jobs_of_a_sweep(tmp_path):
         [sys.executable, "-m", "mdembed.analysis.aggregate", str(sweep_dir)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert "failed job left out" in result.stderr and str(sweep_dir / "1") in result.stderr
+    assert f"mdembed: job left out: {sweep_dir / '1'} (failed: " in result.stderr
     summary = json.loads((sweep_dir / "0" / "summary.json").read_text())
     jobs = pd.read_csv(sweep_dir / "jobs.csv")
     assert len(jobs) == 1

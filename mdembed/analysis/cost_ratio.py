@@ -5,24 +5,37 @@
 Runs the exact ``ilp`` online; at each arrival the heuristic also decides on the
 very same substrate state (its decision is discarded), so the two costs are
 comparable. Costs are at the static prices every one of these algorithms
-shares (the client's payment: price x demand). Prints ``name value unit`` lines.
+shares (the client's payment: price x demand), so the heuristic is one of
+the static or search algorithms: not ilp itself, not a learner, whose prices
+are its own. Prints ``name value unit`` lines.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 import numpy as np
 
+from mdembed.agents import ALGORITHMS
+from mdembed.agents.registry import SEARCH, STATIC
 from mdembed.build import make_algorithm, make_run
-from mdembed.config import compose, settings_from_config
+from mdembed.cli import ArgumentParser, compose_one, count
+from mdembed.config import settings_from_config
+from mdembed.errors import ConfigError, command
 from mdembed.occupancy import Occupancy
 from mdembed.progress import AcceptanceStatus, Progress
 
 
+def heuristics() -> list[str]:
+    """The algorithms whose costs compare with ilp's: those at the shared static prices."""
+    return [name for name in ALGORITHMS.names() if ALGORITHMS.get(name).kind in (STATIC, SEARCH)]
+
+
 def cost_ratios(overrides: list[str], heuristic: str = "cff_3d") -> dict[str, float]:
-    settings = settings_from_config(compose([*overrides, "algorithm=ilp"]))
+    """The heuristic's costs over ilp's on the same states; a bad name or override is one ConfigError, before any work."""
+    if heuristic not in heuristics():
+        raise ConfigError(f"--heuristic {heuristic!r} is not a heuristic at the static prices; choose one of {', '.join(heuristics())}")
+    settings = settings_from_config(compose_one([*overrides, "algorithm=ilp"]))
     run = make_run(settings)
     shadow = make_algorithm(dataclasses.replace(settings, algorithm={"name": heuristic}), run.substrate)
     market = Occupancy(run.substrate)
@@ -56,10 +69,11 @@ def cost_ratios(overrides: list[str], heuristic: str = "cff_3d") -> dict[str, fl
     }
 
 
+@command
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--heuristic", default="cff_3d")
-    parser.add_argument("--requests", type=int, default=10_000)
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--heuristic", default="cff_3d", help=f"one of {', '.join(heuristics())}")
+    parser.add_argument("--requests", type=count, default=10_000)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for python -m mdembed.run")
     args = parser.parse_args()
     results = cost_ratios([*args.overrides, f"eval.requests={args.requests}"], args.heuristic)

@@ -35,12 +35,13 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
-from mdembed.analysis.aggregate import aggregate, collect, paired  # noqa: E402
+from mdembed.analysis.aggregate import aggregate, comparison, jobs_table, read_job, scan  # noqa: E402
+from mdembed.io import atomic  # noqa: E402
+from mdembed.config import MARKET_SCENARIO  # noqa: E402
 from mdembed.errors import MdembedError  # noqa: E402
 
 FIGURES = ("acceptance_vs_load", "revenue_cost_vs_load", "paired_vs_load", "domains_vs_load", "decision_time", "domains",
            "learning_curves")  # fmt: skip
-DEFAULT_BASELINE = "cff_3d"
 # The registered algorithms keep their colour in every figure; other names (a study's arms) take the next free ones.
 ALGORITHM_COLOURS = {"ddpg": "tab:red", "cff_3d": "tab:blue", "cff_sd": "tab:orange", "sa": "tab:green",
                      "sa_cff": "tab:purple", "ilp": "black"}  # fmt: skip
@@ -75,11 +76,43 @@ def _load_axis(ax: plt.Axes, rates: list[float]) -> None:
 
 def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
     fig.tight_layout()
-    paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight")  # keeps a legend placed outside the axes
-    plt.close(fig)
+    return save_figure(fig, [out / f"{name}.png", out / f"{name}.pdf"], bbox_inches="tight")  # keeps an outside legend
+
+
+def save_figure(fig: plt.Figure, paths: list[Path], **options) -> list[Path]:
+    """Write ``fig`` to each path through ``NAME.partial`` and a rename, then close it.
+
+    As :func:`mdembed.io.write_atomic` does for tables: a full disk or a
+    read-only directory leaves no cut figure behind, only the one-line error
+    that names the figure.
+    """
+    try:
+        for path in paths:
+            with atomic(path) as partial:
+                fig.savefig(partial, format=path.suffix[1:], dpi=150, **options)
+    finally:
+        plt.close(fig)
     return paths
+
+
+def read_metrics(path: Path) -> pd.DataFrame | None:
+    """A job's metrics.csv; None when the job has none. One that does not parse is a one-line error naming it,
+    raised before any figure of its scenario is written."""
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        return None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:  # ValueError: not UTF-8 text
+        raise MdembedError(f"{path} is not a readable metrics table ({str(err).splitlines()[0]})") from None
+    return require_columns(table, path, ("phase",))
+
+
+def require_columns(table: pd.DataFrame, path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``table`` (read from ``path``) once it has every column a figure reads; a one-line error otherwise."""
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise MdembedError(f"{path} has no {', '.join(missing)} column: not the metrics table of such a run")
+    return table
 
 
 def _lines_vs_load(table: pd.DataFrame, metrics: list[tuple[str, str]], out: Path, name: str,
@@ -123,9 +156,9 @@ def _decision_time(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> li
 def _metrics_tables(jobs: pd.DataFrame) -> pd.DataFrame:
     tables = []
     for job, name, rate in zip(jobs.job, jobs.name, jobs.arrival_rate):  # figures label a job by its name
-        path = Path(job) / "metrics.csv"
-        if path.exists():
-            tables.append(pd.read_csv(path).assign(algorithm=name, job=job, arrival_rate=rate))
+        table = read_metrics(Path(job) / "metrics.csv")
+        if table is not None:
+            tables.append(table.assign(algorithm=name, job=job, arrival_rate=rate))
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
@@ -185,9 +218,8 @@ def _learning_curves(metrics: pd.DataFrame, out: Path, palette: dict[str, str]) 
     return _save(fig, out, "learning_curves")
 
 
-def _paired_vs_load(jobs: pd.DataFrame, baseline: str, out: Path, palette: dict[str, str]) -> list[Path]:
-    """Each algorithm minus the baseline, paired by seed, with the 95% interval of the mean difference."""
-    table = paired(jobs, baseline)
+def _paired_vs_load(jobs: pd.DataFrame, table: pd.DataFrame, baseline: str, out: Path, palette: dict[str, str]) -> list[Path]:
+    """Each algorithm minus the baseline, paired by seed, with the 95% interval of the mean difference (``table``)."""
     panels = [("acceptance_ratio", "VNF-FG acceptance ratio"), ("revenue", "revenue (price units)")]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     names = sorted(set(table.name))
@@ -235,18 +267,31 @@ def _domains_vs_load(table: pd.DataFrame, out: Path, palette: dict[str, str]) ->
     return _save(fig, out, "domains_vs_load")
 
 
+def market_jobs(directory: Path, runs: list[Path] | None = None) -> pd.DataFrame:
+    """The table of the multi-domain runs ``runs`` (by default: those :func:`~mdembed.analysis.aggregate.scan`
+    finds under ``directory``), read and checked as aggregate reads them."""
+    jobs = [read_job(run) for run in runs] if runs is not None else scan(directory)[0]
+    market = [job for job in jobs if job.scenario == MARKET_SCENARIO]
+    if not market:
+        raise MdembedError(f"no multi-domain run under {directory}")
+    return jobs_table(market)
+
+
 def plot_market(directory: Path, runs: list[Path] | None = None, baseline: str | None = None) -> list[Path]:
     """Every figure of the multi-domain runs under ``directory``, into ``directory/figures``.
 
     ``baseline``: the name the paired figure takes differences to; by default
-    ``cff_3d`` when the directory holds it (else no paired figure).
+    ``cff_3d`` when the directory holds it (else, or with ``none``, no paired
+    figure). Everything is read and checked before the first figure is written.
     """
-    jobs, _ = collect(directory)
+    directory = Path(directory)
+    jobs = market_jobs(directory, runs)
+    baseline, pairs = comparison(jobs, baseline)
     table = aggregate(jobs)
     palette = colours(set(jobs.name))
+    metrics = _metrics_tables(jobs)
     out = directory / "figures"
     out.mkdir(exist_ok=True)
-    metrics = _metrics_tables(jobs)
     written = _lines_vs_load(
         table, [("acceptance_ratio", "VNF-FG acceptance ratio"), ("vnf_acceptance_ratio", "VNF acceptance ratio"),
                 ("vl_acceptance_ratio", "VL acceptance ratio")], out, "acceptance_vs_load", palette,
@@ -254,13 +299,8 @@ def plot_market(directory: Path, runs: list[Path] | None = None, baseline: str |
     written += _lines_vs_load(
         table, [("revenue", "revenue (price units)"), ("cost", "cost (resource units)")], out, "revenue_cost_vs_load", palette
     )
-    if baseline is None and DEFAULT_BASELINE in set(jobs.name):
-        baseline = DEFAULT_BASELINE
-    if baseline is not None:
-        if baseline not in set(jobs.name):
-            raise MdembedError(f"no job named {baseline!r} to compare with (names: {', '.join(sorted(set(jobs.name)))})")
-        if set(jobs.name) - {baseline}:
-            written += _paired_vs_load(jobs, baseline, out, palette)
+    if pairs is not None and not pairs.empty:
+        written += _paired_vs_load(jobs, pairs, baseline, out, palette)
     written += _domains_vs_load(table, out, palette)
     written += _decision_time(jobs, out, palette)
     written += _domains(metrics, out)

@@ -16,19 +16,18 @@ unit`` lines; ``revenue_ratio`` >= 1 passes.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mdembed.agents.registry import LearningAlgorithm
 from mdembed.agents.static_price import StaticPriceCFF
-from mdembed.build import make_run
-from mdembed.config import compose, settings_from_config
+from mdembed.build import algorithm_spec, make_run
+from mdembed.cli import ArgumentParser, compose_one
+from mdembed.config import settings_from_config
 from mdembed.embedding.prices import Prices
-from mdembed.errors import ConfigError, MdembedError, exit_with
+from mdembed.errors import ConfigError, command
 from mdembed.metrics import MetricsRecorder
 from mdembed.network.substrate import NUM_NODE_RESOURCES
 from mdembed.occupancy import Occupancy
@@ -40,15 +39,15 @@ def monopoly_check(overrides: list[str]) -> dict[str, Any]:
     from mdembed.multidomain import training_task
     from mdembed.training import train
 
-    settings = settings_from_config(compose(["algorithm=ddpg", *overrides, "topology.num_domains=1"]))
+    settings = settings_from_config(compose_one(["algorithm=ddpg", *overrides, "topology.num_domains=1"]))
+    if not algorithm_spec(settings)[0].learns:
+        raise ConfigError(f"algorithm {settings.algorithm['name']} does not learn: the monopoly check is for learners")
     if settings.torch_threads:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
     run = make_run(settings)
     learner = run.algorithm
-    if not isinstance(learner, LearningAlgorithm):
-        raise ConfigError(f"algorithm {settings.algorithm['name']} does not learn: the monopoly check is for learners")
     with tempfile.TemporaryDirectory() as tmp:
         _, training = train(learner.learner, training_task(learner, settings), settings, Path(tmp))
     s, top = run.substrate, settings.market.price_max
@@ -71,14 +70,12 @@ def _evaluate(algorithm, run, settings) -> dict[str, Any]:
     return recorder.summary()
 
 
+@command
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for python -m mdembed.run")
     args = parser.parse_args()
-    try:
-        results = monopoly_check(args.overrides)
-    except MdembedError as err:
-        exit_with(err)
+    results = monopoly_check(args.overrides)
     units = {"acceptance_ratio": "", "revenue": "price units", "ratio": "x", "mean_price": "price units"}
     for name, value in results.items():
         unit = next((u for k, u in units.items() if name.endswith(k)), "")

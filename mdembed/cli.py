@@ -1,0 +1,59 @@
+"""What the analysis command lines share, so that each ends as every mdembed command does (:func:`mdembed.errors.command`).
+
+- :class:`ArgumentParser`: argparse's own errors (an unknown flag, a value
+  that is not a number) as one ``mdembed: error`` line, exit 2, instead of a
+  usage block;
+- :func:`count`: an argument that counts something (repeats, requests), checked
+  before any work;
+- :func:`compose_one`: the config of a command that runs one configuration,
+  with every Hydra problem as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from omegaconf import DictConfig
+
+from mdembed.config import MAX_SETTING_INT, compose
+from mdembed.errors import ConfigError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are a :class:`ConfigError`: one line, exit 2, like any other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def count(text: str) -> int:
+    """A whole number from 1 to the largest count setting (an argparse ``type``): zero or less would leave nothing
+    to measure, and a count past the settings' bound would only be refused after the first measurements."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    if value > MAX_SETTING_INT:
+        raise argparse.ArgumentTypeError(f"expected a whole number <= {MAX_SETTING_INT}, got {value}")
+    return value
+
+
+def compose_one(overrides: list[str]) -> DictConfig:
+    """The config of ``overrides`` for a command that runs one configuration.
+
+    ``mdembed.run``'s own checks name an unknown key or option and a bad
+    setting in one line; what is left for Hydra to refuse here is a sweep
+    (``seed=1,2``), which one configuration cannot be.
+    """
+    from hydra.errors import HydraException
+
+    from mdembed.run import check_overrides
+
+    check_overrides(overrides)
+    try:
+        return compose(overrides)
+    except HydraException as err:
+        raise ConfigError(f"{str(err).splitlines()[0]} (this command runs one configuration: no sweeps)") from None
