@@ -12,7 +12,6 @@ Writes PNG and PDF into DIR/figures:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +20,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from mdembed.analysis.aggregate import read_job, scan  # noqa: E402
+from mdembed.analysis.figures import read_metrics, require_columns, save_figure  # noqa: E402
 
 SCENARIO = "dc_provisioning"
 POLICIES = (("dqn", "DQN"), ("autoscaler", "threshold autoscaler"))
@@ -34,36 +36,34 @@ PANELS = (
 )
 
 
+TRAINING_COLUMNS = ("phase_name", "steps", "reward", "acceptance_rate", "epsilon")  # what the learning curves read
+
+
 def dc_runs(directory: Path) -> list[Path]:
-    """Finished dc_provisioning runs under ``directory`` (itself included)."""
-    runs = []
-    for path in sorted(Path(directory).rglob("summary.json")):
-        try:
-            if json.loads(path.read_text()).get("scenario") == SCENARIO:
-                runs.append(path.parent)
-        except (OSError, ValueError):
-            continue
-    return runs
+    """Usable dc_provisioning runs under ``directory`` (itself included), as aggregate finds them."""
+    return [job.directory for job in scan(directory)[0] if job.scenario == SCENARIO]
 
 
 def _save(fig: plt.Figure, out: Path, name: str, top: float = 1.0) -> list[Path]:
     fig.tight_layout(rect=(0, 0, 1, top))
-    paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    for path in paths:
-        fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, [out / f"{name}.png", out / f"{name}.pdf"])
 
 
-def _learning_curves(runs: list[Path], out: Path) -> list[Path]:
+def _training(runs: list[Path]) -> list[pd.DataFrame]:
+    """The training windows of each run that trained (a run without metrics.csv draws no curve)."""
     tables = []
     for i, run in enumerate(runs):
-        table = pd.read_csv(run / "metrics.csv")
-        train = table[table.phase == "train"].copy()
+        table = read_metrics(run / "metrics.csv")
+        train = table[table.phase == "train"].copy() if table is not None else pd.DataFrame()
         if train.empty:
             continue
+        require_columns(train, run / "metrics.csv", TRAINING_COLUMNS)
         train["reward_per_step"] = train.reward / train.steps.diff().fillna(train.steps.iloc[0])
         tables.append(train.assign(run=i))
+    return tables
+
+
+def _learning_curves(tables: list[pd.DataFrame], out: Path) -> list[Path]:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     if not tables:
         for ax in axes:
@@ -93,8 +93,7 @@ def _learning_curves(runs: list[Path], out: Path) -> list[Path]:
     return _save(fig, out, "dc_learning_curves")
 
 
-def _comparison(runs: list[Path], out: Path) -> list[Path]:
-    summaries = [json.loads((run / "summary.json").read_text()) for run in runs]
+def _comparison(summaries: list[dict], out: Path) -> list[Path]:
     fig, axes = plt.subplots(1, len(PANELS), figsize=(3.0 * len(PANELS), 3.8))
     for ax, (metric, label) in zip(axes, PANELS):
         for x, (policy, name) in enumerate(POLICIES):
@@ -114,8 +113,11 @@ def _comparison(runs: list[Path], out: Path) -> list[Path]:
 
 
 def plot_dc(directory: Path, runs: list[Path] | None = None) -> list[Path]:
-    """Both figures for the dc runs under ``directory``, into ``directory/figures``."""
+    """Both figures for the dc runs under ``directory``, into ``directory/figures``; every file is read and
+    checked before the first figure is written."""
     runs = dc_runs(directory) if runs is None else runs
+    summaries = [read_job(run).summary for run in runs]
+    tables = _training(runs)
     out = Path(directory) / "figures"
     out.mkdir(exist_ok=True)
-    return _learning_curves(runs, out) + _comparison(runs, out)
+    return _learning_curves(tables, out) + _comparison(summaries, out)
