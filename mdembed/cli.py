@@ -5,8 +5,8 @@
   usage block;
 - :func:`count`: an argument that counts something (repeats, requests), checked
   before any work;
-- :func:`compose_one`: the config of a command that runs one configuration,
-  with every Hydra problem as one line.
+- :func:`mdembed.run.compose_one` (beside the checks it reuses): the config of
+  a command that runs one configuration, with every Hydra problem as one line.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from omegaconf import DictConfig
-
-from mdembed.config import MAX_SETTING_INT, compose
+from mdembed.config import MAX_SETTING_INT
 from mdembed.errors import ConfigError
 
 
@@ -39,21 +37,3 @@ def count(text: str) -> int:
     if value > MAX_SETTING_INT:
         raise argparse.ArgumentTypeError(f"expected a whole number <= {MAX_SETTING_INT}, got {value}")
     return value
-
-
-def compose_one(overrides: list[str]) -> DictConfig:
-    """The config of ``overrides`` for a command that runs one configuration.
-
-    ``mdembed.run``'s own checks name an unknown key or option and a bad
-    setting in one line; what is left for Hydra to refuse here is a sweep
-    (``seed=1,2``), which one configuration cannot be.
-    """
-    from hydra.errors import HydraException
-
-    from mdembed.run import check_overrides
-
-    check_overrides(overrides)
-    try:
-        return compose(overrides)
-    except HydraException as err:
-        raise ConfigError(f"{str(err).splitlines()[0]} (this command runs one configuration: no sweeps)") from None

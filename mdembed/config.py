@@ -269,6 +269,8 @@ MODES = ("train", "eval")
 SCENARIO_SECTIONS = {"dc"}  # top-level config sections a scenario reads itself (dc: mdembed.dc.settings)
 MAX_TORCH_THREADS = 1024
 MARKET_SCENARIO = "market"  # the multi-domain scenario; a summary.json without "scenario" is one of its runs
+DC_SCENARIO = "dc_provisioning"  # the data-centre scenario (DESIGN 7)
+SCENARIO_NAMES = (MARKET_SCENARIO, DC_SCENARIO)  # what mdembed.scenarios registers; analysis reads results of these
 
 # Keys that change how a run is carried out or reported, never the numbers it produces. Every
 # other key decides the results: it goes into run_settings.json, a finished run is kept by

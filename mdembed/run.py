@@ -354,6 +354,22 @@ def check_overrides(args: list[str]) -> None:
     _check_checkpoint(settings)
 
 
+def compose_one(overrides: list[str]) -> DictConfig:
+    """The config of ``overrides`` for a command that runs one configuration.
+
+    The command line's own checks (:func:`check_overrides`) name an unknown key or option and a bad
+    setting in one line; what is left for Hydra to refuse here is a sweep
+    (``seed=1,2``), which one configuration cannot be.
+    """
+    from hydra.errors import HydraException
+
+    check_overrides(overrides)
+    try:
+        return compose(overrides)
+    except HydraException as err:
+        raise ConfigError(f"{str(err).splitlines()[0]} (this command runs one configuration: no sweeps)") from None
+
+
 def _parse_problem(line: str, error: str) -> str:
     """What is wrong with one override, in words (Hydra's lexer names a Java-style exception)."""
     key, equals, value = line.partition("=")

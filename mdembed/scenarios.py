@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
-from mdembed.config import MARKET_SCENARIO, Settings
+from mdembed.config import DC_SCENARIO, MARKET_SCENARIO, Settings
 from mdembed.registry import Registry
 
 
@@ -85,4 +85,4 @@ def _plot_dc(directory: Path, runs: list[Path], baseline: str | None) -> list[Pa
 
 
 SCENARIOS.register(MARKET_SCENARIO)(Scenario(MARKET_SCENARIO, _check_market, _plan_market, _report_market, _plot_market))
-SCENARIOS.register("dc_provisioning")(Scenario("dc_provisioning", _check_dc, _plan_dc, _report_dc, _plot_dc))
+SCENARIOS.register(DC_SCENARIO)(Scenario(DC_SCENARIO, _check_dc, _plan_dc, _report_dc, _plot_dc))

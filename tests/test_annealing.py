@@ -201,7 +201,11 @@ def test_invalid_settings_raise_config_error(name, override):
 
 
 def test_sa_refuses_partial_admission():
-    partial = MarketSettings(admission="partial")
-    with pytest.raises(ConfigError, match="all_or_nothing"):
-        ALGORITHMS.get("sa")(context(abilene(), 0, "sa", partial), {})
-    ALGORITHMS.get("sa_cff")(context(abilene(), 0, "sa_cff", partial), {})  # sa_cff counts what is placed
+    from mdembed.multidomain import check
+
+    partial = settings_from_config(compose(["algorithm=sa", "market.admission=partial"]))
+    with pytest.raises(ConfigError, match="algorithm sa embeds whole requests only: it supports market.admission=all_or_nothing"):
+        check({}, partial)  # the scenario's check, before anything is built or written
+    sa_cff = dataclasses.replace(partial, algorithm={"name": "sa_cff"})
+    assert check({}, sa_cff).admissions == ("all_or_nothing", "partial")  # sa_cff counts what is placed
+    ALGORITHMS.get("sa_cff")(context(abilene(), 0, "sa_cff", MarketSettings(admission="partial")), {})

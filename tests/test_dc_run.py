@@ -120,7 +120,8 @@ def test_resume_continues_exactly(trained, tmp_path, monkeypatch):
 
 def test_resume_with_other_settings_is_refused(trained, tmp_path):
     out, _ = trained
-    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints").mkdir()  # an interrupted run: its settings and its checkpoint
+    (tmp_path / "run_settings.json").write_bytes((out / "run_settings.json").read_bytes())
     (tmp_path / "checkpoints" / "last.pt").write_bytes((out / "checkpoints" / "last.pt").read_bytes())
     with pytest.raises(ConfigError, match="other settings"):
         run(compose(TINY + ["resume=true", "dc.agent.lr=0.01"]), tmp_path)
@@ -181,7 +182,8 @@ def test_command_line_end_to_end_and_a_corrupt_checkpoint(trained, tmp_path):
     assert result.stdout.splitlines()[-1].startswith("dc_provisioning seed 0: acceptance dqn ")  # after the progress lines
     assert (tmp_path / "ok" / "summary.json").is_file()
     broken = tmp_path / "broken"
-    (broken / "checkpoints").mkdir(parents=True)
+    (broken / "checkpoints").mkdir(parents=True)  # an interrupted run whose checkpoint was cut short
+    (broken / "run_settings.json").write_bytes((tmp_path / "ok" / "run_settings.json").read_bytes())
     data = (tmp_path / "ok" / "checkpoints" / "last.pt").read_bytes()
     (broken / "checkpoints" / "last.pt").write_bytes(data[: len(data) // 3])
     result = subprocess.run([*args, "resume=true", f"hydra.run.dir={broken}"], capture_output=True, text=True, timeout=300)

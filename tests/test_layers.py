@@ -15,8 +15,8 @@ import mdembed
 # lowest first; keep in step with docs/ARCHITECTURE.md
 LAYERS = [
     ("foundation", ["mdembed", "mdembed.errors", "mdembed.registry", "mdembed.seeding", "mdembed.io", "mdembed.lock",
-                    "mdembed.progress", "mdembed.transitions", "mdembed.provenance"]),
-    ("settings", ["mdembed.config"]),
+                    "mdembed.failures", "mdembed.memory", "mdembed.progress", "mdembed.transitions", "mdembed.provenance"]),
+    ("settings", ["mdembed.config", "mdembed.cli"]),
     ("network", ["mdembed.network"]),
     ("workload", ["mdembed.workload"]),
     ("embedding", ["mdembed.embedding"]),
@@ -26,9 +26,10 @@ LAYERS = [
     ("agents", ["mdembed.agents"]),
     ("loops", ["mdembed.simulation", "mdembed.training"]),
     ("scenario runs", ["mdembed.build", "mdembed.multidomain", "mdembed.dc"]),
-    ("analysis", ["mdembed.analysis"]),
+    ("analysis", ["mdembed.analysis", "mdembed.dc.plots"]),
     ("scenario registry", ["mdembed.scenarios"]),
-    ("entry points", ["mdembed.run", "mdembed.plot", "mdembed.bench"]),
+    ("entry points", ["mdembed.run", "mdembed.plot", "mdembed.bench", "mdembed.analysis.cost_ratio",
+                      "mdembed.analysis.monopoly"]),
 ]  # fmt: skip
 ROOT = Path(mdembed.__file__).parent
 

@@ -43,10 +43,9 @@ import pandas as pd
 import yaml
 
 from mdembed.cli import ArgumentParser
-from mdembed.config import MARKET_SCENARIO
+from mdembed.config import DC_SCENARIO, MARKET_SCENARIO, SCENARIO_NAMES
 from mdembed.errors import MdembedError, command
 from mdembed.io import leaves, read_json, write_csv
-from mdembed.scenarios import SCENARIOS
 
 METRICS = (
     "acceptance_ratio", "vnf_acceptance_ratio", "vl_acceptance_ratio", "revenue", "cost", "revenue_to_cost",
@@ -57,7 +56,6 @@ GROUP = ["algorithm", "variant", "arrival_rate"]
 AXES = ("seed", "workload.arrival_rate", "algorithm")  # the overrides a sweep varies over seeds and loads
 PAIR_KEY = ["arrival_rate", "seed", "topology"]  # two jobs with these equal ran the same workload
 DEFAULT_BASELINE = "cff_3d"  # the paired comparison's baseline when the directory holds it
-DC_SCENARIO = "dc_provisioning"
 DC_POLICIES = ("dqn", "autoscaler")
 DC_METRICS = ("acceptance_rate", "sla_violation_rate", "resource_utilization", "instance_efficiency", "e2e_delay_ms_mean",
               "e2e_delay_ms_p95", "instances", "reward_per_step")  # fmt: skip
@@ -156,8 +154,8 @@ def check_summary(summary: dict[str, Any]) -> str:
     :func:`mdembed.io.write_summary` writes them.
     """
     scenario = summary.get("scenario", MARKET_SCENARIO)
-    if not isinstance(scenario, str) or scenario not in SCENARIOS:
-        raise LeftOut(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS.names())}")
+    if not isinstance(scenario, str) or scenario not in SCENARIO_NAMES:
+        raise LeftOut(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIO_NAMES)}")
     for key, kind in REQUIRED.get(scenario, {}).items():
         if key not in summary:
             raise LeftOut(f"summary.json has no {key}")

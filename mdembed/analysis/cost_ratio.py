@@ -19,7 +19,8 @@ import numpy as np
 from mdembed.agents import ALGORITHMS
 from mdembed.agents.registry import SEARCH, STATIC
 from mdembed.build import make_algorithm, make_run
-from mdembed.cli import ArgumentParser, compose_one, count
+from mdembed.cli import ArgumentParser, count
+from mdembed.run import compose_one
 from mdembed.config import settings_from_config
 from mdembed.errors import ConfigError, command
 from mdembed.occupancy import Occupancy

@@ -24,7 +24,8 @@ import numpy as np
 
 from mdembed.agents.static_price import StaticPriceCFF
 from mdembed.build import algorithm_spec, make_run
-from mdembed.cli import ArgumentParser, compose_one
+from mdembed.cli import ArgumentParser
+from mdembed.run import compose_one
 from mdembed.config import settings_from_config
 from mdembed.embedding.prices import Prices
 from mdembed.errors import ConfigError, command

@@ -21,6 +21,8 @@ every ``target_update_every`` steps, beta annealed linearly from
 from __future__ import annotations
 
 import copy
+import math
+import os
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,8 @@ from torch import nn
 from mdembed.dc.env import NUM_ACTIONS, ObservationLayout
 from mdembed.dc.replay import PrioritizedReplay
 from mdembed.dc.settings import NUM_TYPES, DCTrainSettings, DQNSettings
+from mdembed.errors import ConfigError
+from mdembed.io import InvalidResult
 
 
 class AttentionEncoder(nn.Module):
@@ -98,6 +102,58 @@ def double_dqn_target(
     """``r + gamma (1 - done) Q_target(s', argmax_a Q_online(s', a))``: the online net picks, the target net rates."""
     best = next_q_online.argmax(dim=-1, keepdim=True)
     return reward + gamma * (1.0 - done) * next_q_target.gather(-1, best).squeeze(-1)
+
+
+def parameter_count(layout: ObservationLayout, settings: DQNSettings) -> float:
+    """Weights of one Q-network, counted on torch's meta device (nothing is allocated)."""
+    try:
+        with torch.device("meta"):
+            return float(sum(p.numel() for p in QNetwork(layout, settings).parameters()))
+    except RuntimeError:  # a layer of more bytes than int64 counts: its attention projections alone hold 4 embed_dim^2
+        return 4.0 * settings.embed_dim**2
+
+
+def memory_needed(layout: ObservationLayout, settings: DQNSettings) -> dict[str, tuple[float, str]]:
+    """Bytes the agent holds, by part, with the keys that set each part: a lower estimate (what it surely needs).
+
+    The networks count five times (online, target, gradients and Adam's two
+    moments); an update's activations about 12 (entities x embed_dim) tensors
+    and two (heads x entities^2) attention maps per observation of the batch,
+    plus the dueling streams.
+    """
+    s = settings
+    weights = parameter_count(layout, s)
+    entities = 1 + NUM_TYPES + layout.max_chains + layout.max_pending
+    per_observation = 12 * entities * s.embed_dim + 2 * s.heads * entities**2 + 4 * s.hidden + 2 * layout.size
+    return {
+        f"the replay buffer ({s.buffer_size} transitions of {layout.size} features)":
+            (PrioritizedReplay.nbytes(s.buffer_size, layout.size), "dc.agent.buffer_size, max_chains or max_pending"),
+        f"the networks ({weights:.3g} weights each)": (5 * 4 * weights, "dc.agent.embed_dim or hidden"),
+        f"an update's activations ({s.batch_size} observations x {entities} entities)":
+            (4 * s.batch_size * per_observation, "dc.agent.batch_size, embed_dim, max_chains or max_pending"),
+    }  # fmt: skip
+
+
+def physical_memory() -> float | None:
+    """Bytes of RAM of this machine; None where the system does not say."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_memory(layout: ObservationLayout, settings: DQNSettings) -> None:
+    """Refuse, in one line naming the keys, an agent that cannot fit in this machine's memory (instead of a failed allocation)."""
+    parts = memory_needed(layout, settings)
+    total, ram = sum(b for b, _ in parts.values()), physical_memory()
+    if ram is None or total <= ram:
+        return
+    what, (largest, keys) = max(parts.items(), key=lambda item: item[1][0])
+    gib = 2.0**30
+    raise ConfigError(
+        f"dc.agent needs at least {total / gib:.3g} GiB of memory, more than this machine's {ram / gib:.3g} GiB: "
+        f"{what} alone needs {largest / gib:.3g} GiB; lower {keys}"
+    )
 
 
 def epsilon(agent: DQNSettings, train: DCTrainSettings, episode: int) -> float:
@@ -198,10 +254,14 @@ class DQNAgent:
         loss.backward()
         nn.utils.clip_grad_norm_(self.online.parameters(), s.grad_clip)
         self.optimizer.step()
-        self.replay.update_priorities(idx, td.detach().cpu().numpy())
+        errors = td.detach().cpu().numpy()
+        value = float(loss.item())
+        if not (math.isfinite(value) and np.isfinite(errors).all()):  # NaN would poison the priorities and every later update
+            raise InvalidResult(f"the DQN diverged at update {self.updates + 1} (TD loss {value}): lower dc.agent.lr or dc.agent.grad_clip")
+        self.replay.update_priorities(idx, errors)
         self.updates += 1
-        self.last_loss = float(loss.item())
-        return self.last_loss
+        self.last_loss = value
+        return value
 
     # --- checkpoints ----------------------------------------------------------
 

@@ -26,20 +26,24 @@ import torch
 
 from mdembed import __version__
 from mdembed.agents.device import resolve_device
-from mdembed.config import Settings
+from mdembed.config import DC_SCENARIO, Settings
 from mdembed.dc.autoscaler import ThresholdAutoscaler
-from mdembed.dc.dqn import DQNAgent, epsilon
-from mdembed.dc.env import DataCentreEnv
+from mdembed.dc.dqn import DQNAgent, check_memory, epsilon
+from mdembed.dc.env import DataCentreEnv, ObservationLayout
 from mdembed.dc.metrics import DCRecorder
-from mdembed.dc.settings import PHASES, DCSettings, dc_settings_from_config
+from mdembed.dc.settings import PHASES, DCSettings, DQNSettings, dc_settings_from_config
 from mdembed.io import write_csv, write_summary
 from mdembed.progress import Progress
 from mdembed.provenance import environment
 from mdembed.seeding import stream
 from mdembed.training import load_policy, train
 
-SCENARIO = "dc_provisioning"
+SCENARIO = DC_SCENARIO
 COMPARED = ("acceptance_rate", "resource_utilization", "e2e_delay_ms_mean", "e2e_delay_ms_p95", "instances")
+# What decides the action a saved DQN picks from an observation: dc.agent's settings, less the learner's TRAINING_ONLY
+# ones. The data centre and the workload may differ: evaluating a policy under other conditions is an experiment.
+POLICY_KEYS = ("dc.agent",)
+TRAINING_ONLY = tuple(f"dc.agent.{key}" for key in DQNSettings.TRAINING_ONLY)
 
 
 def make_env(dc: DCSettings, steps: int, workload_stream: str) -> DataCentreEnv:
@@ -170,7 +174,7 @@ def run_dc(settings: Settings, dc: DCSettings, out_dir: Path, device: torch.devi
     agent = make_agent(dc, settings.seed, device)
     tables, training = [], None
     if settings.mode == "eval":
-        load_policy(agent, settings.checkpoint, SCENARIO, None)
+        load_policy(agent, settings.checkpoint, SCENARIO, None, settings, POLICY_KEYS, TRAINING_ONLY)
     else:
         table, training = train(agent, DCTrainingTask(dc, settings.seed), settings, out_dir)
         tables.append(table)
@@ -192,6 +196,7 @@ def run_dc(settings: Settings, dc: DCSettings, out_dir: Path, device: torch.devi
         "mdembed_version": __version__,
         "environment": environment(),
     }
+    report(summary, out_dir)  # the line printed after the run: a failure in it must come before summary.json marks it finished
     write_csv(out_dir / "metrics.csv", pd.concat(tables, ignore_index=True))
     write_summary(out_dir / "summary.json", summary)
     return summary
@@ -210,8 +215,10 @@ class DCJob:
 
 
 def check(config: Mapping[str, Any], settings: Settings) -> DCSettings:
-    """Check every ``dc.*`` setting, building nothing."""
-    return dc_settings_from_config(config)
+    """Check every ``dc.*`` setting and that the agent fits in memory, building nothing."""
+    dc = dc_settings_from_config(config)
+    check_memory(ObservationLayout(dc.agent.max_chains, dc.agent.max_pending), dc.agent)
+    return dc
 
 
 def plan(config: Mapping[str, Any], settings: Settings) -> DCJob:
@@ -219,11 +226,20 @@ def plan(config: Mapping[str, Any], settings: Settings) -> DCJob:
     return DCJob(settings, check(config, settings), resolve_device(settings.device))  # a missing GPU stops the run here
 
 
+def _number(value: float | None, digits: int) -> str:
+    """A metric for the report line: "n/a" where it is undefined (null in summary.json, e.g. no request decided yet)."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def report(summary: Mapping[str, Any], out_dir: Path) -> str:
+    """The line printed after a run: the DQN's metrics / the autoscaler's."""
     dqn, auto = summary["dqn"], summary["autoscaler"]
-    delay = {name: "n/a" if r["e2e_delay_ms_mean"] is None else f"{r['e2e_delay_ms_mean']:.2f}" for name, r in (("dqn", dqn), ("auto", auto))}
+
+    def both(metric: str, digits: int) -> str:
+        return f"{_number(dqn[metric], digits)} / {_number(auto[metric], digits)}"
+
     return (
-        f"dc_provisioning seed {summary['seed']}: acceptance dqn {dqn['acceptance_rate']:.3f} / autoscaler "
-        f"{auto['acceptance_rate']:.3f}, resource utilization {dqn['resource_utilization']:.3f} / "
-        f"{auto['resource_utilization']:.3f}, mean e2e delay {delay['dqn']} / {delay['auto']} ms, results in {out_dir}"
+        f"dc_provisioning seed {summary['seed']}: acceptance dqn {_number(dqn['acceptance_rate'], 3)} / autoscaler "
+        f"{_number(auto['acceptance_rate'], 3)}, resource utilization {both('resource_utilization', 3)}, "
+        f"mean e2e delay {both('e2e_delay_ms_mean', 2)} ms, results in {out_dir}"
     )

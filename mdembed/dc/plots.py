@@ -23,8 +23,9 @@ import pandas as pd  # noqa: E402
 
 from mdembed.analysis.aggregate import read_job, scan  # noqa: E402
 from mdembed.analysis.figures import read_metrics, require_columns, save_figure  # noqa: E402
+from mdembed.config import DC_SCENARIO  # noqa: E402
 
-SCENARIO = "dc_provisioning"
+SCENARIO = DC_SCENARIO
 POLICIES = (("dqn", "DQN"), ("autoscaler", "threshold autoscaler"))
 COLORS = {"dqn": "tab:blue", "autoscaler": "tab:orange"}
 PANELS = (

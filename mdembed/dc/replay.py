@@ -28,9 +28,14 @@ class SumTree:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.depth = max(1, int(np.ceil(np.log2(capacity))))
+        self.depth = self.depth_for(capacity)
         self.leaves = 1 << self.depth
         self.tree = np.zeros(2 * self.leaves, dtype=np.float64)
+
+    @staticmethod
+    def depth_for(capacity: int) -> int:
+        """Levels below the root: the leaves are the smallest power of two (at least 2) holding ``capacity`` slots."""
+        return max(1, (int(capacity) - 1).bit_length())
 
     @property
     def total(self) -> float:
@@ -72,6 +77,12 @@ class PrioritizedReplay(TransitionBuffer):
         self.eps = eps
         self.tree = SumTree(capacity)
         self.max_priority = 1.0  # of |TD error| + eps, before the alpha exponent
+
+    @staticmethod
+    def nbytes(capacity: int, obs_dim: int) -> int:
+        """Memory the buffer takes: per slot two float32 observations, an int64 action, a float32 reward and done flag;
+        and the sum tree's float64 nodes, twice as many as its leaves."""
+        return capacity * (2 * 4 * obs_dim + 8 + 4 + 4) + 2 * 8 * (1 << SumTree.depth_for(capacity))
 
     def add(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, done: bool) -> int:
         i = super().add(obs, action, reward, next_obs, done)

@@ -2,15 +2,19 @@
 
 Like :mod:`mdembed.config`, each subsection is a frozen dataclass checked in
 ``__post_init__``; an impossible value is one ConfigError line before any
-work starts. The defaults here equal ``conf/experiment/dc_provisioning.yaml``
-(a test checks it); the YAML carries the comments.
+work starts. Every value has a range the simulation runs with (amounts
+within [MIN_AMOUNT, MAX_AMOUNT], arrival rates up to MAX_ARRIVAL_RATE, see
+below); the scenario's ``check`` also holds the agent's sizes against the
+machine's memory (:func:`mdembed.dc.dqn.check_memory`). The defaults here
+equal ``conf/experiment/dc_provisioning.yaml`` (a test checks it); the YAML
+carries the comments.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from mdembed.config import checked, section, set_whole
 from mdembed.errors import ConfigError
@@ -19,31 +23,55 @@ NUM_TYPES = 5  # VNF types; 3 actions each (allocate, uninstall, wait): 15 actio
 RESOURCES = ("cpu", "memory", "bandwidth")
 PHASES = ("exploration", "balanced", "exploitation", "fine_tuning")  # the four training phases, in order
 
+# Every amount of the scenario (resources, bandwidths, delays, the step's length, the period of the arrival cycle,
+# the type weights) lies in [MIN_AMOUNT, MAX_AMOUNT]. The simulator sums, multiplies and divides them with one
+# another and with counts below 2**31 (instances, requests, steps); within these bounds each result is a normal,
+# finite float64: no division by zero (a latency budget of 0 ms), no overflow to inf or NaN, no subnormal ratio.
+# A millionth of a core, GB, Mbit/s, ms or step is finer than anything a data centre resolves; 1e9 is beyond all.
+MIN_AMOUNT, MAX_AMOUNT = 1e-6, 1e9
+# The largest mean arrival rate, in requests per step. Every request is an object the environment scans and sorts
+# each step it waits, so a step costs time in proportion to the pending queue (about the rate times the steps a
+# latency budget lasts): with the default budgets a step takes ~0.1 s at 1e3 requests per step (the default
+# 10,000 evaluation steps ~20 minutes per policy) and over 1 s at 1e4, while numpy cannot draw a Poisson count
+# above ~1e19 at all. The DC serves a few requests per step, so a rate near the bound already drops nearly all.
+MAX_ARRIVAL_RATE = 1e3
+MAX_LR = 1.0  # Adam moves each weight by up to lr per update: above 1 an update outweighs the weights themselves
 
-def _positive(key: str, value: float, *, strict: bool = True) -> None:
-    bad = value <= 0 if strict else value < 0
-    if bad or not math.isfinite(value):
-        raise ConfigError(f"{key} must be {'positive' if strict else 'non-negative'}, got {value}")
+
+def _within(key: str, value: float, low: float = MIN_AMOUNT, high: float = MAX_AMOUNT, *, above: bool = False) -> None:
+    """Refuse a value outside [low, high] (or (low, high] with ``above``), naming the key, the value and the range."""
+    if not ((low < value if above else low <= value) and value <= high):
+        raise ConfigError(f"{key} must lie in {'(' if above else '['}{low:g}, {high:g}], got {value!r}")
 
 
-def _per_type(name: str, values: Any, *, whole: bool = False, strict: bool = True) -> tuple[float, ...]:
+def _positive(key: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{key} must be positive, got {value}")
+
+
+def _per_type(name: str, values: Any) -> tuple[float, ...]:
     values = tuple(float(v) for v in values)
     if len(values) != NUM_TYPES:
         raise ConfigError(f"{name} must list {NUM_TYPES} values (one per VNF type), got {len(values)}")
+    return values
+
+
+def _amounts(name: str, values: Any) -> tuple[float, ...]:
+    """One amount per VNF type, each within [MIN_AMOUNT, MAX_AMOUNT]."""
+    values = _per_type(name, values)
     for v in values:
-        _positive(name, v, strict=strict)
-        if whole and int(v) != v:
-            raise ConfigError(f"{name} must be whole numbers, got {list(values)}")
-    return tuple(int(v) for v in values) if whole else values
+        _within(name, v)
+    return values
 
 
-def _range(name: str, value: Any, *, low: float = 0.0) -> tuple[float, float]:
+def _range(name: str, value: Any, low: float = MIN_AMOUNT, high: float = MAX_AMOUNT) -> tuple[float, float]:
+    """A pair [min, max] with low <= min <= max <= high."""
     try:
         lo, hi = (float(v) for v in value)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a pair [min, max], got {value!r}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or lo < low:
-        raise ConfigError(f"{name} must be a finite pair [min, max] with {low} <= min <= max, got [{lo}, {hi}]")
+    if not low <= lo <= hi <= high:
+        raise ConfigError(f"{name} must be a pair [min, max] with {low:g} <= min <= max <= {high:g}, got [{lo!r}, {hi!r}]")
     return lo, hi
 
 
@@ -65,16 +93,20 @@ class DataCentreSettings:
     def __post_init__(self) -> None:
         s = "dc.datacentre"
         cap = tuple(float(c) for c in self.capacity)
-        if len(cap) != len(RESOURCES) or min(cap) <= 0:
-            raise ConfigError(f"{s}.capacity must be 3 positive numbers (CPU cores, memory GB, bandwidth Mbit/s), got {list(self.capacity)}")
+        if len(cap) != len(RESOURCES):
+            raise ConfigError(f"{s}.capacity must be 3 numbers (CPU cores, memory GB, bandwidth Mbit/s), got {list(self.capacity)}")
+        for c in cap:
+            _within(f"{s}.capacity", c)
         object.__setattr__(self, "capacity", cap)
         for key in ("cpu", "memory_gb", "bandwidth_mbps", "instance_capacity_mbps", "processing_ms"):
-            object.__setattr__(self, key, _per_type(f"{s}.{key}", getattr(self, key)))
-        object.__setattr__(self, "initial_instances", _per_type(f"{s}.initial_instances", self.initial_instances, whole=True, strict=False))
+            object.__setattr__(self, key, _amounts(f"{s}.{key}", getattr(self, key)))
+        counts = _per_type(f"{s}.initial_instances", self.initial_instances)
+        if any(n < 0 or int(n) != n for n in counts):
+            raise ConfigError(f"{s}.initial_instances must be non-negative whole numbers, got {list(self.initial_instances)}")
+        object.__setattr__(self, "initial_instances", tuple(int(n) for n in counts))
         set_whole(self, s, "boot_steps", minimum=0)
-        _positive(f"{s}.step_ms", self.step_ms)
-        if not 0 <= self.efficiency_threshold <= 1:
-            raise ConfigError(f"{s}.efficiency_threshold must lie in [0, 1], got {self.efficiency_threshold}")
+        _within(f"{s}.step_ms", self.step_ms)
+        _within(f"{s}.efficiency_threshold", self.efficiency_threshold, 0.0, 1.0)
         used = [sum(n * f for n, f in zip(self.initial_instances, self.footprint(r))) for r in range(len(RESOURCES))]
         if any(u > c for u, c in zip(used, cap)):
             raise ConfigError(f"{s}.initial_instances need {used}, more than the capacity {list(cap)}")
@@ -100,22 +132,18 @@ class DCWorkloadSettings:
 
     def __post_init__(self) -> None:
         s = "dc.workload"
-        _positive(f"{s}.arrival_rate", self.arrival_rate)
-        if not 0 <= self.rate_amplitude <= 1:
-            raise ConfigError(f"{s}.rate_amplitude must lie in [0, 1], got {self.rate_amplitude}")
-        _positive(f"{s}.rate_period", self.rate_period)
-        lo, hi = _range(f"{s}.chain_length", self.chain_length, low=1)
-        if int(lo) != lo or int(hi) != hi or hi > NUM_TYPES:
-            raise ConfigError(f"{s}.chain_length must be whole numbers within [1, {NUM_TYPES}], got [{lo}, {hi}]")
+        _within(f"{s}.arrival_rate", self.arrival_rate, 0.0, MAX_ARRIVAL_RATE, above=True)
+        _within(f"{s}.rate_amplitude", self.rate_amplitude, 0.0, 1.0)
+        _within(f"{s}.rate_period", self.rate_period)
+        lo, hi = _range(f"{s}.chain_length", self.chain_length, 1, NUM_TYPES)
+        if int(lo) != lo or int(hi) != hi:
+            raise ConfigError(f"{s}.chain_length must be whole numbers within [1, {NUM_TYPES}], got [{lo!r}, {hi!r}]")
         object.__setattr__(self, "chain_length", (int(lo), int(hi)))
-        object.__setattr__(self, "type_weights", _per_type(f"{s}.type_weights", self.type_weights))
+        object.__setattr__(self, "type_weights", _amounts(f"{s}.type_weights", self.type_weights))
         object.__setattr__(self, "bandwidth_mbps", _range(f"{s}.bandwidth_mbps", self.bandwidth_mbps))
-        if self.bandwidth_mbps[0] <= 0:
-            raise ConfigError(f"{s}.bandwidth_mbps must be positive")
         object.__setattr__(self, "latency_budget_ms", _range(f"{s}.latency_budget_ms", self.latency_budget_ms))
         set_whole(self, s, "priorities")
-        if not self.mean_service_steps >= 1:
-            raise ConfigError(f"{s}.mean_service_steps must be at least 1, got {self.mean_service_steps}")
+        _within(f"{s}.mean_service_steps", self.mean_service_steps, 1.0)
 
 
 @dataclass(frozen=True)
@@ -142,15 +170,23 @@ class DQNSettings:
     max_chains: int = 16  # active-chain rows in the observation (most recent first)
     max_pending: int = 12  # pending-request rows in the observation (in serving order)
 
+    # Keys that shape learning only, not the action a trained network picks: an evaluation may set them otherwise.
+    # Every other dc.agent key must match the checkpoint's (a new key is checked until it is listed here).
+    TRAINING_ONLY: ClassVar[frozenset[str]] = frozenset({
+        "lr", "batch_size", "buffer_size", "gamma", "target_update_every", "learning_starts", "update_every", "alpha",
+        "beta_start", "priority_eps", "epsilon_start", "epsilon_min", "epsilon_decay", "grad_clip",
+    })  # fmt: skip
+
     def __post_init__(self) -> None:
         s = "dc.agent"
-        for key in ("lr", "priority_eps", "epsilon_decay", "grad_clip"):
-            _positive(f"{s}.{key}", getattr(self, key))
+        _within(f"{s}.lr", self.lr, 0.0, MAX_LR, above=True)
+        _within(f"{s}.priority_eps", self.priority_eps)
+        _within(f"{s}.epsilon_decay", self.epsilon_decay, 0.0, 1.0, above=True)
+        _positive(f"{s}.grad_clip", self.grad_clip)
         for key in ("gamma", "alpha", "beta_start", "epsilon_start", "epsilon_min"):
-            if not 0 <= getattr(self, key) <= 1:
-                raise ConfigError(f"{s}.{key} must lie in [0, 1], got {getattr(self, key)}")
-        if self.epsilon_min > self.epsilon_start or self.epsilon_decay > 1:
-            raise ConfigError(f"{s}: need epsilon_min <= epsilon_start and epsilon_decay <= 1")
+            _within(f"{s}.{key}", getattr(self, key), 0.0, 1.0)
+        if self.epsilon_min > self.epsilon_start:
+            raise ConfigError(f"{s}.epsilon_min ({self.epsilon_min}) must not exceed {s}.epsilon_start ({self.epsilon_start})")
         for key in ("batch_size", "buffer_size", "target_update_every", "update_every", "embed_dim", "heads", "hidden", "max_chains", "max_pending"):
             set_whole(self, s, key)
         set_whole(self, s, "learning_starts", minimum=0)
