@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -217,3 +218,22 @@ def test_a_directory_of_both_scenarios_gets_both_figure_sets_and_aggregates_the_
     assert names == set(FIGURES) - {"paired_vs_load", "learning_curves"} | {"dc_learning_curves", "dc_comparison"}
     with pytest.raises(MdembedError, match="only data-centre runs"):
         collect(tmp_path / "dc_run")
+
+
+@pytest.mark.parametrize("override,named", [("dc.agent.hidden=64", r"dc\.agent\.hidden=32"),
+                                            ("dc.agent.max_pending=6", r"dc\.agent\.max_pending=12")])  # fmt: skip
+def test_a_dqn_policy_evaluated_under_other_network_settings_is_refused_naming_them(trained, tmp_path, override, named):
+    """Issue 22, cause 3 for the DQN: a policy evaluated under settings it was not trained with would act otherwise."""
+    out, _ = trained
+    result = subprocess.run([sys.executable, "-m", "mdembed.run", *TINY, override, "mode=eval", f"checkpoint={out / 'policy.pt'}",
+                             f"hydra.run.dir={tmp_path / 'eval'}"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert re.fullmatch(rf"mdembed: error: checkpoint .*policy\.pt was trained with {named}: evaluate it with the same settings",
+                        result.stderr.strip()), result.stderr  # fmt: skip
+    assert not (tmp_path / "eval" / "summary.json").exists()
+
+
+def test_a_dqn_policy_evaluates_the_same_under_other_training_only_settings(trained, tmp_path):
+    out, summary = trained
+    evaluated = run(compose(TINY + ["dc.agent.lr=0.5", "dc.agent.gamma=0.5", "mode=eval", f"checkpoint={out / 'policy.pt'}"]), tmp_path)
+    assert evaluated["dqn"] == summary["dqn"]
