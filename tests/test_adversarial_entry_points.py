@@ -265,3 +265,26 @@ def test_bad_names_keys_and_counts_are_one_line(module, args, pattern, tmp_path)
     one_line(result, pattern)
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("module", ["mdembed.analysis.aggregate", "mdembed.plot"])
+def test_standard_output_full_or_closed_is_one_line_and_the_files_stay(tmp_path, module):
+    """Issue 22, cause 10, for the analysis command lines: their tables and figures are written, then one line, exit 1."""
+    root = sweep(tmp_path / "sweep")
+
+    def into(stdout) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", module, str(root)], stdout=stdout, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL, timeout=180, env=ENV)  # fmt: skip
+
+    with open("/dev/full", "w") as full:
+        result = into(full)
+    one_line(result, r"error: cannot write to standard output \(No space left on device\); files already written are kept$", 1)
+    written = root / ("aggregate.csv" if module.endswith("aggregate") else "figures/acceptance_vs_load.png")
+    assert written.is_file()
+    read, write = os.pipe()
+    os.close(read)  # `| head -1` that has gone
+    try:
+        result = into(write)
+    finally:
+        os.close(write)
+    one_line(result, r"error: cannot write to standard output \(Broken pipe\)", 1)
