@@ -325,7 +325,11 @@ def test_two_concurrent_runs_the_second_stops_the_first_finishes_consistent(tmp_
     while not (out / "run_settings.json").exists():
         assert first.poll() is None and time.monotonic() < deadline, "the first run never started"
         time.sleep(0.1)
-    second = cli(*args, "seed=1")
+    first.send_signal(signal.SIGSTOP)  # held mid-run, however fast it trains, while the second one tries
+    try:
+        second = cli(*args, "seed=1")
+    finally:
+        first.send_signal(signal.SIGCONT)
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     one_line(second, "is in use by another run")
