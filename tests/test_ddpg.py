@@ -332,3 +332,29 @@ def test_a_finished_run_keeps_the_policy_and_drops_the_resume_state(trained, tmp
     assert again["acceptance_ratio"] == summary["acceptance_ratio"]  # keep_checkpoint changes no number
     evaluated = run(compose(TINY_DDPG + ["mode=eval", f"checkpoint={tmp_path / 'default' / 'policy.pt'}"]), tmp_path / "eval")
     assert evaluated["revenue"] == summary["revenue"] and evaluated["accepted"] == summary["accepted"]
+
+
+@pytest.mark.parametrize("granularity", ["domain", "node"])
+def test_a_learned_and_a_static_price_table_report_the_same_mean_price(granularity):
+    """Issue 22, cause 22: the metric was once the mean of DDPG's action vector but the mean of the whole table for the
+    static baselines ([7.83 5.04 5.43] against [6.75 5.44 5.21] on one BtEurope table). Both now go through
+    Prices.domain_means, so one table gives one figure whichever algorithm quoted it."""
+    from mdembed.agents.registry import Context
+    from mdembed.agents.static_price import StaticPriceCFF
+    from mdembed.env.quotes import embed_quotes
+    from mdembed.network.substrate import SubstrateState
+    from mdembed.seeding import stream
+    from mdembed.workload.requests import generate_workload
+
+    settings = settings_from_config(compose(["topology=bteurope", "workload.num_requests=1"]))
+    substrate = make_substrate(settings.topology, 0)
+    layout = DomainLayout(substrate, prices=granularity)
+    rng = np.random.default_rng(0)
+    vectors = [rng.uniform(1.0, 10.0, dim) for dim in layout.action_dims]
+    request = generate_workload(settings.workload, 0)[0]
+    _, learned = embed_quotes(layout, vectors, request, SubstrateState(substrate), settings.market, settings.routing)
+    context = Context(substrate=substrate, market=settings.market, routing=settings.routing, workload=settings.workload,
+                      rng=stream(0, "test"), seed=0)  # fmt: skip
+    static = StaticPriceCFF(context, layout.prices(vectors, settings.market.price_min, settings.market.price_max))
+    np.testing.assert_allclose(learned, static.quoted_mean_prices)
+    assert not np.allclose(learned, [v.mean() for v in vectors])  # not the mean of the action vector
