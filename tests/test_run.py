@@ -261,7 +261,7 @@ def test_every_algorithm_runs_end_to_end_with_the_same_outputs(tmp_path, algorit
 def test_all_registered_algorithms_are_covered():
     from mdembed.agents import ALGORITHMS
 
-    assert set(ALGORITHMS.names()) == {"cff_sd", "cff_3d", "ddpg", "sa", "sa_cff", "ilp"}
+    assert set(ALGORITHMS.names()) == {"cff_sd", "cff_3d", "load_linear", "load_power", "load_exp", "ddpg", "sa", "sa_cff", "ilp"}
 
 
 def _bad_value(default):

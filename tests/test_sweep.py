@@ -160,7 +160,7 @@ def test_the_paper_sweep_file_and_its_budgets():
     full = _paper_config()
     assert str(full.hydra.mode) == "RunMode.MULTIRUN"
     params = full.hydra.sweeper.params
-    assert params.algorithm.split(",") == ["ddpg", "cff_sd", "cff_3d", "sa", "sa_cff", "ilp"]
+    assert params.algorithm.split(",") == ["ddpg", "cff_sd", "cff_3d", "load_linear", "load_power", "load_exp", "sa", "sa_cff", "ilp"]
     assert params.seed.split(",") == ["1", "2", "3", "4", "5"]
     assert params["workload.arrival_rate"].split(",") == ["0.025", "0.05", "0.1", "0.2", "0.5", "1", "2"]
     assert (full.workload.num_requests, full.train.steps, full.topology.name) == (10000, 20000, "bteurope")

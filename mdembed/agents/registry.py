@@ -23,10 +23,11 @@ from mdembed.registry import Registry
 from mdembed.workload.requests import Request
 
 STATIC = "static"  # fixed prices, CFF + Dijkstra
+RULE = "rule"  # prices from a fixed rule of each domain's own state, CFF + Dijkstra
 SEARCH = "search"  # searches each decision (annealing)
 EXACT = "exact"  # solves each decision to optimality
 LEARNER = "learner"  # trains on a workload of its own, then is evaluated
-KINDS = (STATIC, SEARCH, EXACT, LEARNER)
+KINDS = (STATIC, RULE, SEARCH, EXACT, LEARNER)
 
 
 @dataclass(frozen=True, eq=False)
