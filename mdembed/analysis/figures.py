@@ -40,13 +40,14 @@ from mdembed.io import atomic  # noqa: E402
 from mdembed.config import MARKET_SCENARIO  # noqa: E402
 from mdembed.errors import MdembedError  # noqa: E402
 
-FIGURES = ("acceptance_vs_load", "revenue_cost_vs_load", "paired_vs_load", "domains_vs_load", "decision_time", "domains",
-           "learning_curves")  # fmt: skip
+FIGURES = ("acceptance_vs_load", "revenue_cost_vs_load", "acceptance_revenue", "paired_vs_load", "domains_vs_load",
+           "decision_time", "domains", "learning_curves")  # fmt: skip
 # The registered algorithms keep their colour in every figure; other names (a study's arms) take the next free ones.
 ALGORITHM_COLOURS = {"ddpg": "tab:red", "cff_3d": "tab:blue", "cff_sd": "tab:orange", "sa": "tab:green",
-                     "sa_cff": "tab:purple", "ilp": "black"}  # fmt: skip
-_MORE_COLOURS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray", "gold", "navy", "teal", "lime", "maroon",
-                 "darkkhaki", "slateblue")  # fmt: skip
+                     "sa_cff": "tab:purple", "ilp": "black", "load_linear": "tab:brown", "load_power": "tab:pink",
+                     "load_exp": "tab:olive"}  # fmt: skip
+_MORE_COLOURS = ("tab:cyan", "tab:gray", "gold", "navy", "teal", "lime", "maroon", "darkkhaki", "slateblue", "coral",
+                 "darkgreen", "orchid")  # fmt: skip
 LOAD_LABEL = "arrival rate (VNF-FGs per time unit)"
 DOMAIN_SHADES = ("0.2", "0.5", "0.8", "0.35", "0.65", "0.95")  # greys: the algorithms' colours stay theirs alone
 LOAD_STYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3)))  # one per load in the learning curves
@@ -218,6 +219,42 @@ def _learning_curves(metrics: pd.DataFrame, out: Path, palette: dict[str, str]) 
     return _save(fig, out, "learning_curves")
 
 
+def _acceptance_revenue(table: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
+    """Per load, each algorithm a point: revenue across, acceptance up, each with its 95% interval over seeds.
+
+    Who accepts most and who earns most, at a glance: an algorithm up and to
+    the right of another beats it on both.
+    """
+    rates = sorted(set(table.arrival_rate))
+    columns = 1 if len(rates) <= 3 else 2  # sized for a paper's column (3.4 in) at 1:1: 7-8 pt text
+    rows_n = -(-len(rates) // columns)
+    fig, axes = plt.subplots(rows_n, columns, figsize=(3.4 * columns, 2.2 * rows_n + 0.9), squeeze=False)
+    for ax, rate in zip(axes.flat, rates):
+        at = table[table.arrival_rate == rate].set_index(["name", "metric"])
+        for name in sorted({n for n, _ in at.index}):
+            if (name, "acceptance_ratio") not in at.index or (name, "revenue") not in at.index:
+                continue
+            accept, revenue = at.loc[(name, "acceptance_ratio")], at.loc[(name, "revenue")]
+            x, y = revenue["mean"] / 1000, accept["mean"]  # intervals clipped to what the metrics can be
+            x_low, x_high = max(revenue.ci95_low, 0.0) / 1000, revenue.ci95_high / 1000
+            y_low, y_high = max(accept.ci95_low, 0.0), min(accept.ci95_high, 1.0)
+            ax.errorbar(x, y, xerr=[[x - x_low], [x_high - x]], yerr=[[y - y_low], [y_high - y]], color=palette[name],
+                        label=name, marker="o", markersize=4, capsize=2, linewidth=1)  # fmt: skip
+        ax.set_title(f"arrival rate {rate:g}", fontsize=8)
+        ax.set_xlabel("revenue (x1000 price units)", fontsize=7)
+        ax.set_ylabel("VNF-FG acceptance", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(rates):]:
+        ax.set_visible(False)
+    handles = {h.get_label(): h for ax in axes.flat for h in ax.get_legend_handles_labels()[0]}
+    legend_rows = -(-len(handles) // 3)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3, fontsize=7, bbox_to_anchor=(0.5, 0.0),
+               title="mean over seeds, 95% intervals", title_fontsize=7, frameon=False)  # fmt: skip
+    fig.tight_layout(rect=(0, (0.25 + 0.16 * legend_rows) / fig.get_figheight(), 1, 1))
+    return save_figure(fig, [out / "acceptance_revenue.png", out / "acceptance_revenue.pdf"], bbox_inches="tight")
+
+
 def _paired_vs_load(jobs: pd.DataFrame, table: pd.DataFrame, baseline: str, out: Path, palette: dict[str, str]) -> list[Path]:
     """Each algorithm minus the baseline, paired by seed, with the 95% interval of the mean difference (``table``)."""
     panels = [("acceptance_ratio", "VNF-FG acceptance ratio"), ("revenue", "revenue (price units)")]
@@ -299,6 +336,7 @@ def plot_market(directory: Path, runs: list[Path] | None = None, baseline: str |
     written += _lines_vs_load(
         table, [("revenue", "revenue (price units)"), ("cost", "cost (resource units)")], out, "revenue_cost_vs_load", palette
     )
+    written += _acceptance_revenue(table, out, palette)
     if pairs is not None and not pairs.empty:
         written += _paired_vs_load(jobs, pairs, baseline, out, palette)
     written += _domains_vs_load(table, out, palette)
