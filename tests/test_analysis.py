@@ -84,3 +84,20 @@ def test_the_data_centre_table_by_hand():
     half = stats.t.ppf(0.975, 1) * 0.2 / 2 ** 0.5 / 2 ** 0.5  # differences +0.1 and -0.1: s = 0.1 * sqrt(2)
     assert (diff.n, diff["mean"], diff.ci95_high) == (2, pytest.approx(0.0), pytest.approx(half))
     assert table.loc[("dqn", "e2e_delay_ms_p95"), "n"] == 0  # undefined (null) in every run: no number made up
+
+
+def test_paired_differences_to_several_baselines_in_one_table(tmp_path):
+    """--baseline A,B: the differences to each, told apart by the baseline column; to A, the same as --baseline A."""
+    jobs = tmp_path / "jobs"
+    shutil.copytree(FIXTURE / "jobs", jobs)
+    result = subprocess.run([sys.executable, "-m", "mdembed.analysis.aggregate", str(jobs), "--baseline", "cff_3d,cff_sd"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    both = pd.read_csv(jobs / "paired.csv")
+    assert set(both.baseline) == {"cff_3d", "cff_sd"}
+    alone = pd.read_csv(FIXTURE / "expected" / "paired.csv")
+    pd.testing.assert_frame_equal(both[both.baseline == "cff_3d"].reset_index(drop=True), alone, rtol=1e-9)
+    mirrored = both[(both.baseline == "cff_sd") & (both.name == "cff_3d")].set_index(["arrival_rate", "metric"])["mean"]
+    direct = alone[alone.name == "cff_sd"].set_index(["arrival_rate", "metric"])["mean"]
+    pd.testing.assert_series_equal(mirrored, -direct, check_names=False)  # cff_3d - cff_sd = -(cff_sd - cff_3d)
+    assert "minus cff_3d's" in result.stdout and "minus cff_sd's" in result.stdout

@@ -312,14 +312,15 @@ def mean_interval(values: pd.Series) -> dict[str, float]:
 
 
 def comparison(jobs: pd.DataFrame | None, requested: str | None) -> tuple[str | None, pd.DataFrame | None]:
-    """The paired comparison's baseline and table: ``requested``, by default cff_3d when the jobs hold it; (None,
-    None) for ``none`` or without a default. A name no job has, or a baseline that ran a workload twice, is an
-    error, raised before any file is written."""
+    """The paired comparison's first baseline and table: ``requested`` (names separated by commas: one table with a
+    ``baseline`` column), by default cff_3d when the jobs hold it; (None, None) for ``none`` or without a default.
+    A name no job has, or a baseline that ran a workload twice, is an error, raised before any file is written."""
     jobs = pd.DataFrame({"name": []}) if jobs is None else jobs  # no multi-domain job: no name to compare with
     baseline = requested if requested is not None else (DEFAULT_BASELINE if DEFAULT_BASELINE in set(jobs.name) else "none")
     if baseline == "none":
         return None, None
-    return baseline, paired(jobs, baseline)
+    baselines = [b.strip() for b in baseline.split(",") if b.strip()]
+    return baselines[0], pd.concat([paired(jobs, b) for b in baselines], ignore_index=True)
 
 
 def paired(jobs: pd.DataFrame, baseline: str) -> pd.DataFrame:
@@ -363,15 +364,15 @@ def _print_dc(table: pd.DataFrame, runs: int, path: Path) -> None:
     print(f"{runs} data-centre runs -> {path}")
 
 
-def _print_market(jobs: pd.DataFrame, table: pd.DataFrame, baseline: str | None, pairs: pd.DataFrame | None,
+def _print_market(jobs: pd.DataFrame, table: pd.DataFrame, pairs: pd.DataFrame | None,
                   written: list[Path]) -> None:  # fmt: skip
     wide = table.pivot_table(index=["name", "arrival_rate"], columns="metric", values="mean")
     wide = wide.reindex(columns=[m for m in METRICS if m in set(table.metric)])
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(wide.round(4).to_string())
-        if pairs is not None and not pairs.empty:
-            accept = pairs[pairs.metric == "acceptance_ratio"].set_index(["name", "arrival_rate"])
-            print(f"\nVNF-FG acceptance minus {baseline}'s on the same workloads (mean over seeds, 95% interval):")
+        for name, against in ([] if pairs is None or pairs.empty else pairs.groupby("baseline", sort=False)):
+            accept = against[against.metric == "acceptance_ratio"].set_index(["name", "arrival_rate"])
+            print(f"\nVNF-FG acceptance minus {name}'s on the same workloads (mean over seeds, 95% interval):")
             print(accept[["n", "mean", "ci95_low", "ci95_high"]].round(4).to_string())
     print(f"{len(jobs)} jobs -> {', '.join(str(p) for p in written)}")
 
@@ -380,14 +381,14 @@ def _print_market(jobs: pd.DataFrame, table: pd.DataFrame, baseline: str | None,
 def main() -> None:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path)
-    parser.add_argument("--baseline", help="the name the paired comparison takes differences to (default: cff_3d when "
-                        "the directory holds it; 'none': no paired comparison)")  # fmt: skip
+    parser.add_argument("--baseline", help="the name(s) the paired comparison takes differences to, separated by commas "
+                        "(default: cff_3d when the directory holds it; 'none': no paired comparison)")  # fmt: skip
     args = parser.parse_args()
     directory = args.directory
     jobs, left_out = scan(directory)
     market, dc = of_scenario(jobs, MARKET_SCENARIO), [job.summary for job in of_scenario(jobs, DC_SCENARIO)]
     table = jobs_table(market) if market else None
-    baseline, pairs = comparison(table, args.baseline)
+    _, pairs = comparison(table, args.baseline)
     tables = {"dc_aggregate.csv": aggregate_dc(dc)} if dc else {}  # every table computed before the first is written
     if table is not None:
         tables |= {"jobs.csv": table, "aggregate.csv": aggregate(table)}
@@ -400,7 +401,7 @@ def main() -> None:
         _print_dc(tables["dc_aggregate.csv"], len(dc), directory / "dc_aggregate.csv")
     if table is not None:
         written = [directory / name for name in tables if name != "dc_aggregate.csv"]
-        _print_market(table, tables["aggregate.csv"], baseline, pairs, written)
+        _print_market(table, tables["aggregate.csv"], pairs, written)
 
 
 if __name__ == "__main__":

@@ -337,8 +337,8 @@ def plot_market(directory: Path, runs: list[Path] | None = None, baseline: str |
         table, [("revenue", "revenue (price units)"), ("cost", "cost (resource units)")], out, "revenue_cost_vs_load", palette
     )
     written += _acceptance_revenue(table, out, palette)
-    if pairs is not None and not pairs.empty:
-        written += _paired_vs_load(jobs, pairs, baseline, out, palette)
+    if pairs is not None and not pairs.empty:  # against the first baseline named
+        written += _paired_vs_load(jobs, pairs[pairs.baseline == baseline], baseline, out, palette)
     written += _domains_vs_load(table, out, palette)
     written += _decision_time(jobs, out, palette)
     written += _domains(metrics, out)
