@@ -111,7 +111,7 @@ def training_rate(steps: int, repeats: int, prices: str = "slot", device: str = 
     import torch
 
     from mdembed.multidomain import training_task
-    from mdembed.training import train
+    from mdembed.learning.loop import train
 
     settings = _ddpg_settings(steps, prices, device)
     torch.set_num_threads(os.cpu_count() or 1)

@@ -34,7 +34,7 @@ Definitions (each column of metrics.csv and key of summary.json):
   the window's end (1 = perfectly balanced; 1 when nothing is used).
 - ``decision_time_ms_*``: wall time of the algorithm's decision per request.
 - ``learner_*`` (training windows only): the learner's own diagnostics at the
-  window's end, added by the training loop (:mod:`mdembed.training`); for
+  window's end, added by the training loop (:mod:`mdembed.learning.loop`); for
   DDPG ``learner_updates`` (gradient steps so far), ``learner_noise_sigma``
   (exploration noise), ``learner_critic_loss`` and ``learner_actor_loss``
   (of the last update, mean over domains), and per domain, averaged over

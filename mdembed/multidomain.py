@@ -100,8 +100,8 @@ POLICY_KEYS = ("algorithm", "agent", "market.price_min", "market.price_max")
 
 
 def _train_or_load(algorithm: LearningAlgorithm, settings: Settings, out_dir: Path) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
-    from mdembed.checkpoints import substrate_fingerprint
-    from mdembed.training import load_policy, train
+    from mdembed.network.substrate import substrate_fingerprint
+    from mdembed.learning.loop import load_policy, train
 
     if settings.mode == "eval":
         fingerprint = substrate_fingerprint(algorithm.layout.substrate)

@@ -33,7 +33,7 @@ import torch
 from mdembed import lock
 from mdembed.agents.registry import ALGORITHMS
 from mdembed.analysis.aggregate import collect
-from mdembed.checkpoints import load_checkpoint, save_checkpoint
+from mdembed.learning.checkpoints import load_checkpoint, save_checkpoint
 from mdembed.config import (
     MAX_BANDWIDTH_MBPS,
     MAX_NODE_RESOURCE,
@@ -497,7 +497,7 @@ def test_a_directory_that_cannot_be_created(tmp_path):
 
 FULL_DISK = {
     "trace": ("mdembed.trace", "write_json", ["trace=true"]),
-    "checkpoint": ("mdembed.checkpoints", "open", [*LEARNER, "train.checkpoint_every=20"]),
+    "checkpoint": ("mdembed.learning.checkpoints", "open", [*LEARNER, "train.checkpoint_every=20"]),
 }
 
 

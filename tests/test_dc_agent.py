@@ -144,7 +144,7 @@ def test_learning_moves_the_q_values_and_priorities():
 
 
 def test_save_load_round_trip_gives_identical_q_values(tmp_path):
-    from mdembed.training import load_checkpoint, save_checkpoint
+    from mdembed.learning.loop import load_checkpoint, save_checkpoint
 
     agent = _trained_agent()
     save_checkpoint(tmp_path / "a.pt", {"agent": agent.state_dict()})

@@ -17,7 +17,7 @@ from mdembed.dc.env import DataCentreEnv
 from mdembed.dc.settings import DCSettings, dc_settings_from_config
 from mdembed.errors import ConfigError, MdembedError
 from mdembed.run import compose, run
-from mdembed.training import load_checkpoint
+from mdembed.learning.loop import load_checkpoint
 
 TINY = [
     "experiment=dc_provisioning",

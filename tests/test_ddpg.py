@@ -22,7 +22,7 @@ from mdembed.env.layout import TENSOR_SIZE, DomainLayout
 from mdembed.env.market import MarketEnv
 from mdembed.errors import ConfigError
 from mdembed.run import compose, run
-from mdembed.training import load_checkpoint
+from mdembed.learning.loop import load_checkpoint
 
 TIMING_COLUMNS = ["decision_time_ms_median", "decision_time_ms_p95"]
 TINY_DDPG = [
@@ -341,7 +341,7 @@ def test_a_learned_and_a_static_price_table_report_the_same_mean_price(granulari
     Prices.domain_means, so one table gives one figure whichever algorithm quoted it."""
     from mdembed.agents.registry import Context
     from mdembed.agents.static_price import StaticPriceCFF
-    from mdembed.env.quotes import embed_quotes
+    from mdembed.env.quotes import PricingAdapter
     from mdembed.network.substrate import SubstrateState
     from mdembed.seeding import stream
     from mdembed.workload.requests import generate_workload
@@ -352,7 +352,8 @@ def test_a_learned_and_a_static_price_table_report_the_same_mean_price(granulari
     rng = np.random.default_rng(0)
     vectors = [rng.uniform(1.0, 10.0, dim) for dim in layout.action_dims]
     request = generate_workload(settings.workload, 0)[0]
-    _, learned = embed_quotes(layout, vectors, request, SubstrateState(substrate), settings.market, settings.routing)
+    pricing = PricingAdapter(layout, settings.workload, settings.market, settings.routing)
+    _, learned = pricing.embed(vectors, request, SubstrateState(substrate))
     context = Context(substrate=substrate, market=settings.market, routing=settings.routing, workload=settings.workload,
                       rng=stream(0, "test"), seed=0)  # fmt: skip
     static = StaticPriceCFF(context, layout.prices(vectors, settings.market.price_min, settings.market.price_max))

@@ -8,6 +8,8 @@ Imports inside functions count too. A new module must be placed here.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import mdembed
@@ -15,16 +17,16 @@ import mdembed
 # lowest first; keep in step with docs/ARCHITECTURE.md
 LAYERS = [
     ("foundation", ["mdembed", "mdembed.errors", "mdembed.registry", "mdembed.seeding", "mdembed.io", "mdembed.lock",
-                    "mdembed.failures", "mdembed.memory", "mdembed.progress", "mdembed.transitions", "mdembed.provenance"]),
+                    "mdembed.failures", "mdembed.memory", "mdembed.progress", "mdembed.provenance"]),
     ("settings", ["mdembed.config", "mdembed.cli"]),
+    ("learning", ["mdembed.learning"]),
     ("network", ["mdembed.network"]),
     ("workload", ["mdembed.workload"]),
     ("embedding", ["mdembed.embedding"]),
-    ("records", ["mdembed.occupancy", "mdembed.metrics", "mdembed.trace", "mdembed.checkpoints",
-                 "mdembed.tensorboard"]),
+    ("records", ["mdembed.occupancy", "mdembed.metrics", "mdembed.trace"]),
     ("env", ["mdembed.env"]),
     ("agents", ["mdembed.agents"]),
-    ("loops", ["mdembed.simulation", "mdembed.training"]),
+    ("loops", ["mdembed.simulation"]),
     ("scenario runs", ["mdembed.build", "mdembed.multidomain", "mdembed.dc"]),
     ("analysis", ["mdembed.analysis", "mdembed.dc.plots"]),
     ("scenario registry", ["mdembed.scenarios"]),
@@ -92,16 +94,19 @@ def test_the_checker_sees_every_form_of_import(tmp_path):
     path = tmp_path / "seeding.py"
     path.write_text(
         "import mdembed.run\nfrom mdembed import plot\nfrom .agents import ddpg\n"
-        "def f():\n    from mdembed.training import train\n"
+        "def f():\n    from mdembed.learning.loop import train\n"
     )
     targets = imported_modules(path, "mdembed.seeding")
-    assert {"mdembed.run", "mdembed.plot", "mdembed.agents.ddpg", "mdembed.training"} <= set(targets)
+    assert {"mdembed.run", "mdembed.plot", "mdembed.agents.ddpg", "mdembed.learning.loop"} <= set(targets)
     assert all(layer_of(t) > layer_of("mdembed.seeding") for t in ("mdembed.run", "mdembed.plot", "mdembed.agents.ddpg"))
 
 
-def test_the_training_loop_imports_no_concrete_agent_or_environment():
-    path = ROOT / "training.py"
-    targets = imported_modules(path, "mdembed.training")
-    assert "mdembed.agents.registry" in targets
-    concrete = ("mdembed.agents.", "mdembed.env", "mdembed.dc")
-    assert not [t for t in targets if t.startswith(concrete) and t != "mdembed.agents.registry"]
+def test_the_training_loop_loads_no_market_algorithm_and_the_data_centre_nothing_of_the_market():
+    """Issue 23: learning has one home that knows no scenario, and the data-centre scenario stands beside the market."""
+    market = ("mdembed.agents", "mdembed.env", "mdembed.embedding", "mdembed.network", "mdembed.workload",
+              "mdembed.multidomain", "mdembed.build", "mdembed.simulation", "mdembed.occupancy", "mdembed.metrics")  # fmt: skip
+    for module in ("mdembed.learning.loop", "mdembed.dc.experiment"):
+        code = f"import sys, {module}; print('\\n'.join(sorted(m for m in sys.modules if m.startswith('mdembed'))))"
+        loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        assert module in loaded
+        assert [m for m in loaded if m.startswith(market)] == [], module

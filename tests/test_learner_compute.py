@@ -13,14 +13,14 @@ import torch
 import torch.nn.functional as F
 
 from mdembed.agents.ddpg import DDPG, DDPGSettings, ReplayBuffer
-from mdembed.agents.device import resolve_device
+from mdembed.learning.device import resolve_device
 from mdembed.agents.networks import CONV_KERNELS, Critic, SplitLinear, StackedLinear
 from mdembed.build import make_substrate
 from mdembed.config import Settings, settings_from_config
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout
 from mdembed.errors import ConfigError
 from mdembed.run import compose
-from mdembed.transitions import TransitionBuffer
+from mdembed.learning.transitions import TransitionBuffer
 from mdembed.workload.tensor import TENSOR_SHAPE
 
 NO_GPU = not torch.cuda.is_available()

@@ -12,16 +12,16 @@ import pytest
 import torch
 
 from mdembed.agents.ddpg import DDPG
-from mdembed.agents.registry import Learner
+from mdembed.learning.protocol import Learner
 from mdembed.build import make_substrate
-from mdembed.checkpoints import load_checkpoint
+from mdembed.learning.checkpoints import load_checkpoint
 from mdembed.config import settings_from_config
 from mdembed.dc.dqn import DQNAgent
 from mdembed.env.layout import DomainLayout
 from mdembed.env.task import MarketTrainingTask
 from mdembed.errors import ConfigError
 from mdembed.run import compose
-from mdembed.training import load_policy, train
+from mdembed.learning.loop import load_policy, train
 
 OVERRIDES = ["topology=abilene", "train.steps=60", "train.checkpoint_every=25", "metrics.window=20", "progress=false"]
 

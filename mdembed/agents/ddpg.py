@@ -27,16 +27,15 @@ from torch import nn
 
 from mdembed import memory
 from mdembed.agents.ddpg_settings import DDPGSettings
-from mdembed.agents.device import resolve_device
+from mdembed.learning.device import resolve_device
 from mdembed.agents.networks import Actor, Critic, soft_update
 from mdembed.agents.registry import Context, LearningAlgorithm
 from mdembed.embedding.client import Embedding
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout
-from mdembed.env.quotes import embed_quotes
+from mdembed.env.quotes import PricingAdapter
 from mdembed.network.substrate import SubstrateState
-from mdembed.transitions import TransitionBuffer
+from mdembed.learning.transitions import TransitionBuffer
 from mdembed.workload.requests import Request
-from mdembed.workload.tensor import request_tensor
 
 INVERT_EDGE = 1.05  # bounding=invert inverts gradients at +-this: an output the critic wants at a bound settles
 # just past it and acts exactly at it (clipped), yet turns back as soon as the critic's gradient changes sign
@@ -470,17 +469,18 @@ class DDPGPricing(LearningAlgorithm):
     """The market with DDPG-priced domains: each domain's actor quotes its prices, the client embeds.
 
     ``decide`` acts without exploration (evaluation); training goes through
-    :func:`mdembed.training.train` and the PettingZoo environment.
+    :func:`mdembed.learning.loop.train` and the PettingZoo environment.
     """
 
     def __init__(self, context: Context, settings: DDPGSettings, seed: int) -> None:
         self.context = context
         self.layout = DomainLayout(context.substrate, context.agent.observe_own_state, settings.prices)
         self.learner = DDPG(self.layout, settings, seed, resolve_device(context.device))
+        self.pricing = PricingAdapter(self.layout, context.workload, context.market, context.routing)
 
     def decide(self, request: Request, state: SubstrateState) -> Embedding:
-        c = self.context
-        obs = self.layout.stack(self.layout.observations(request_tensor(request, c.workload), state))
-        vectors = self.layout.price_vectors(self.learner.act(obs, explore=False), c.market.price_min, c.market.price_max)
-        embedding, self.quoted_mean_prices = embed_quotes(self.layout, vectors, request, state, c.market, c.routing)
+        pricing = self.pricing
+        obs = self.layout.stack(pricing.observations(pricing.tensor(request), state))
+        vectors = pricing.vectors(self.learner.act(obs, explore=False))
+        embedding, self.quoted_mean_prices = pricing.embed(vectors, request, state)
         return embedding

@@ -18,9 +18,9 @@ loaded links. Three curves, one registered name each:
 
 A link's used share is that of its busier direction (a VL uses one direction;
 the price is one per link). The quotes go through the one pricing path every
-price-quoting algorithm uses: a price vector per domain in a
-:class:`~mdembed.env.layout.DomainLayout` (per-node granularity), then
-:func:`~mdembed.env.quotes.embed_quotes`.
+price-quoting algorithm uses (:class:`~mdembed.env.quotes.PricingAdapter`): a price
+vector per domain in a :class:`~mdembed.env.layout.DomainLayout` (per-node
+granularity), then the client's embedding.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from mdembed.agents.registry import RULE, Algorithm, Context, register
 from mdembed.config import _pair
 from mdembed.embedding.client import Embedding
 from mdembed.env.layout import DomainLayout
-from mdembed.env.quotes import embed_quotes
+from mdembed.env.quotes import PricingAdapter
 from mdembed.errors import ConfigError
 from mdembed.network.substrate import SubstrateState
 from mdembed.workload.requests import Request
@@ -104,6 +104,7 @@ class LoadFollowingPrices(Algorithm):
         self.high = market.price_min + span * settings.range[1]
         self.shape = settings.curve()
         self.layout = DomainLayout(context.substrate, observe_own_state=False, prices="node")
+        self.pricing = PricingAdapter(self.layout, context.workload, market, context.routing)
 
     def quotes(self, state: SubstrateState) -> list[np.ndarray]:
         """Each domain's price vector, from its own residuals only: its nodes' resources, then its links."""
@@ -118,8 +119,7 @@ class LoadFollowingPrices(Algorithm):
         return vectors
 
     def decide(self, request: Request, state: SubstrateState) -> Embedding:
-        c = self.context
-        embedding, self.quoted_mean_prices = embed_quotes(self.layout, self.quotes(state), request, state, c.market, c.routing)
+        embedding, self.quoted_mean_prices = self.pricing.embed(self.quotes(state), request, state)
         return embedding
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from mdembed.config import ADMISSION_MODES, AgentSettings, MarketSettings, RoutingSettings, WorkloadSettings, section
 from mdembed.embedding.client import Embedding
 from mdembed.errors import ConfigError
+from mdembed.learning.protocol import Learner
 from mdembed.network.substrate import Substrate, SubstrateState
 from mdembed.registry import Registry
 from mdembed.workload.requests import Request
@@ -57,34 +58,6 @@ class Algorithm(ABC):
     def report(self) -> dict[str, Any]:
         """What the algorithm has to add to summary.json after a run (e.g. solver statuses)."""
         return {}
-
-
-@runtime_checkable
-class Learner(Protocol):
-    """What the training loop drives: act, learn from each transition, save and restore, report.
-
-    Observations and actions are the learner's own arrays; a scenario's
-    training task converts them to and from its environment's.
-    """
-
-    def act(self, obs: Any, explore: bool) -> Any:
-        """The action for ``obs``; ``explore=False`` is the policy evaluated."""
-
-    def observe(self, obs: Any, action: Any, reward: Any, next_obs: Any, terminated: bool) -> dict[str, float] | None:
-        """Learn from one transition; the losses when it updated, else None."""
-
-    def diagnostics(self) -> dict[str, float]:
-        """The learner's own health figures now (losses, exploration, update count), recorded per window."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything to continue training exactly (networks, optimizers, replay buffer, random states)."""
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-    def policy_state_dict(self) -> dict[str, Any]:
-        """What the evaluated policy needs, nothing more (policy.pt)."""
-
-    def load_policy_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class LearningAlgorithm(Algorithm):

@@ -38,7 +38,7 @@ from mdembed.simulation import simulate
 def monopoly_check(overrides: list[str]) -> dict[str, Any]:
     """Train the learner in a one-domain market; its evaluation against the uniform price_max table's."""
     from mdembed.multidomain import training_task
-    from mdembed.training import train
+    from mdembed.learning.loop import train
 
     settings = settings_from_config(compose_one(["algorithm=ddpg", *overrides, "topology.num_domains=1"]))
     if not algorithm_spec(settings)[0].learns:

@@ -11,7 +11,7 @@ Files in the run directory: ``metrics.csv`` (one row per window of
 ``checkpoints/last.pt`` (at episode ends, every ``checkpoint_every``
 episodes and after the last: networks, optimizer, replay buffer, random
 states and metrics so far, so ``resume=true`` continues exactly; written by
-the training loop every learner shares, :func:`mdembed.training.train`),
+the training loop every learner shares, :func:`mdembed.learning.loop.train`),
 ``policy.pt`` (the trained networks) and ``summary.json``, written last.
 """
 
@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from mdembed import __version__
-from mdembed.agents.device import resolve_device
+from mdembed.learning.device import resolve_device
 from mdembed.config import DC_SCENARIO, Settings
 from mdembed.dc.autoscaler import ThresholdAutoscaler
 from mdembed.dc.dqn import DQNAgent, check_memory, epsilon
@@ -36,7 +36,7 @@ from mdembed.io import write_csv, write_summary
 from mdembed.progress import Progress
 from mdembed.provenance import environment
 from mdembed.seeding import stream
-from mdembed.training import load_policy, train
+from mdembed.learning.loop import load_policy, train
 
 SCENARIO = DC_SCENARIO
 COMPARED = ("acceptance_rate", "resource_utilization", "e2e_delay_ms_mean", "e2e_delay_ms_p95", "instances")

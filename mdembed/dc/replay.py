@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mdembed.transitions import TransitionBuffer
+from mdembed.learning.transitions import TransitionBuffer
 
 
 class SumTree:

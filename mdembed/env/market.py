@@ -24,12 +24,11 @@ from pettingzoo import ParallelEnv
 
 from mdembed.config import MarketSettings, RoutingSettings, WorkloadSettings
 from mdembed.env.layout import DomainLayout
-from mdembed.env.quotes import embed_quotes
+from mdembed.env.quotes import PricingAdapter
 from mdembed.network.substrate import Substrate
 from mdembed.occupancy import Occupancy
 from mdembed.trace import TraceWriter
 from mdembed.workload.requests import Request, generate_workload
-from mdembed.workload.tensor import request_tensor
 
 
 def agent_name(domain: int) -> str:
@@ -61,6 +60,7 @@ class MarketEnv(ParallelEnv):
         self.layout = layout if layout is not None else DomainLayout(substrate, observe_own_state, prices)
         if self.layout.substrate is not substrate:
             raise ValueError("the layout belongs to another substrate")
+        self.pricing = PricingAdapter(self.layout, workload, market, routing)
         self.possible_agents = [agent_name(d) for d in range(substrate.num_domains)]
         self.agents: list[str] = []
         self._observation_spaces = {
@@ -106,7 +106,7 @@ class MarketEnv(ParallelEnv):
     def _arrive(self) -> None:
         request = self.requests[self.index]
         self.occupancy.arrive(request)
-        self._tensor = request_tensor(request, self.workload_settings)
+        self._tensor = self.pricing.tensor(request)
 
     def restore(self, seed: int, index: int, occupancy: dict[str, Any]) -> None:
         """Continue the workload of ``seed`` at request ``index`` with a saved occupancy (for resuming)."""
@@ -118,13 +118,13 @@ class MarketEnv(ParallelEnv):
         if index == len(self.requests):
             self.agents = []
         else:
-            self._tensor = request_tensor(self.requests[index], self.workload_settings)
+            self._tensor = self.pricing.tensor(self.requests[index])
 
     def observations(self) -> dict[str, np.ndarray]:
         return self._observations()
 
     def _observations(self) -> dict[str, np.ndarray]:
-        obs = self.layout.observations(self._tensor, self.occupancy.state)
+        obs = self.pricing.observations(self._tensor, self.occupancy.state)
         return {agent_name(d): o for d, o in enumerate(obs)}
 
     def state(self) -> np.ndarray:
@@ -137,7 +137,7 @@ class MarketEnv(ParallelEnv):
         request = self.current_request
         state = self.occupancy.state
         start = time.perf_counter_ns()
-        embedding, mean_prices = embed_quotes(self.layout, vectors, request, state, self.market_settings, self.routing)
+        embedding, mean_prices = self.pricing.embed(vectors, request, state)
         decision_ns = time.perf_counter_ns() - start
         self.occupancy.commit(request, embedding)
 

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from mdembed.checkpoints import substrate_fingerprint
+from mdembed.network.substrate import substrate_fingerprint
 from mdembed.config import MARKET_SCENARIO, MarketSettings, MetricsSettings, RoutingSettings, WorkloadSettings
 from mdembed.env.layout import DomainLayout
 from mdembed.env.market import MarketEnv
@@ -71,7 +71,7 @@ class MarketTrainingTask:
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         agents = self.env.possible_agents
-        vectors = self.layout.price_vectors(action, self.market.price_min, self.market.price_max)
+        vectors = self.env.pricing.vectors(action)
         observations, rewards, terminations, _, infos = self.env.step(dict(zip(agents, vectors)))
         self._info = infos[agents[0]]
         self._obs = self._stack(observations)

@@ -10,6 +10,8 @@ Each undirected link ``l`` joining ``u < v`` gives two arcs: ``2l`` is
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -282,3 +284,12 @@ class SubstrateState:
         self.node_residual, self.arc_residual = fresh.node_residual, fresh.arc_residual
         self.hosted_vnfs, self.hosted_vls = fresh.hosted_vnfs, fresh.hosted_vls
         self._held = fresh._held
+
+
+def substrate_fingerprint(substrate: Substrate) -> str:
+    """A digest of everything a market policy's shapes and meaning depend on."""
+    digest = hashlib.sha256()
+    for array in (substrate.node_domain, substrate.node_capacity, substrate.link_ends, substrate.link_owner,
+                  substrate.link_bandwidth, substrate.link_delay_ms, substrate.link_loss):  # fmt: skip
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]

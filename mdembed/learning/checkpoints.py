@@ -8,30 +8,18 @@ needs); both name their scenario and the settings that decided them.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import torch
 
 from mdembed.errors import ConfigError
 from mdembed.io import atomic, leaves
-from mdembed.network.substrate import Substrate
 
 CHECKPOINT_FORMAT = "mdembed-checkpoint-2"
 _OLDER_FORMATS = ("mdembed-checkpoint-1",)
-
-
-def substrate_fingerprint(substrate: Substrate) -> str:
-    """A digest of everything a market policy's shapes and meaning depend on."""
-    digest = hashlib.sha256()
-    for array in (substrate.node_domain, substrate.node_capacity, substrate.link_ends, substrate.link_owner,
-                  substrate.link_bandwidth, substrate.link_delay_ms, substrate.link_loss):  # fmt: skip
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

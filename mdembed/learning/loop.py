@@ -1,7 +1,7 @@
 """The training loop every learner goes through, with checkpoints and exact resume.
 
-The loop drives a :class:`~mdembed.agents.registry.Learner` against a
-scenario's :class:`TrainingTask` (the market environment, or the data
+The loop drives a :class:`~mdembed.learning.protocol.Learner` against a
+scenario's :class:`~mdembed.learning.protocol.TrainingTask` (the market environment, or the data
 centre): act, step, learn, record, checkpoint. It knows neither a concrete
 agent nor a concrete environment.
 
@@ -18,60 +18,17 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from mdembed.agents.registry import Learner
-from mdembed.checkpoints import load_checkpoint, restoring, save_checkpoint
+from mdembed.learning.protocol import Learner, TrainingTask
+from mdembed.learning.checkpoints import load_checkpoint, restoring, save_checkpoint
 from mdembed.config import Settings, differences
 from mdembed.errors import ConfigError
 from mdembed.progress import Progress
 
 DIAGNOSTICS_PREFIX = "learner_"  # the learner's diagnostics in a metrics row: learner_<name>
-
-
-class TrainingTask(Protocol):
-    """A scenario's training environment as the loop sees it.
-
-    The task owns the environment and the metrics recorder, converts the
-    learner's actions and observations to and from the environment's, and
-    says when a checkpoint is due.
-    """
-
-    scenario: str
-    total_steps: int
-    fingerprint: str | None  # what a saved learner must have been trained on (e.g. the substrate); None: no check
-    rows: list[dict[str, Any]]  # the metrics windows closed so far
-
-    @property
-    def position(self) -> int:
-        """Steps done."""
-
-    def observation(self) -> Any:
-        """What the learner acts on now."""
-
-    def step(self, action: Any) -> tuple[Any, Any, bool]:
-        """Apply the learner's action: the next observation, the reward and whether the state is terminal."""
-
-    def record(self, losses: Mapping[str, float] | None) -> None:
-        """Record the last step (and close the metrics window it ends)."""
-
-    def checkpoint_due(self) -> bool: ...
-
-    def status(self) -> dict[str, str]:
-        """Fields for the progress bar."""
-
-    def summary(self) -> dict[str, Any]:
-        """The task's own lines of the training summary."""
-
-    def table(self) -> pd.DataFrame: ...
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any], position: int) -> None: ...
-
-    def close(self) -> None: ...
 
 
 def train(learner: Learner, task: TrainingTask, settings: Settings, out_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -91,7 +48,7 @@ def train(learner: Learner, task: TrainingTask, settings: Settings, out_dir: Pat
                    status=task.status)  # fmt: skip
     curves = None
     if settings.tensorboard:
-        from mdembed.tensorboard import CurveLogger
+        from mdembed.learning.tensorboard import CurveLogger
 
         curves = CurveLogger(out_dir / "tensorboard")
     started = time.perf_counter()
