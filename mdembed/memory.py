@@ -16,18 +16,19 @@ REQUEST_BYTES = 2_000  # one generated VNF-FG with its metrics (measured: 1.3 kB
 FLOAT_BYTES = 4  # the learners' tensors are float32
 
 
-def physical_bytes() -> int:
-    """The machine's memory; a run may use at most this much."""
+def physical_bytes() -> int | None:
+    """The machine's memory, which a run may use at most; None where the system does not say (then nothing is
+    refused: no check rather than a false refusal)."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not POSIX: no check rather than a false refusal
-        return 2**62
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def require(needed: float, what: str) -> None:
     """Refuse, naming ``what`` (the settings that ask for it), a need beyond the machine's memory."""
     total = physical_bytes()
-    if needed > total:
+    if total is not None and needed > total:
         raise ConfigError(f"{what} needs about {_size(needed)} of memory, more than this machine's {_size(total)}")
 
 

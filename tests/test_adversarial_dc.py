@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mdembed.dc import dqn
+from mdembed import memory
 from mdembed.dc.dqn import DQNAgent, check_memory, memory_needed
 from mdembed.dc.env import ObservationLayout
 from mdembed.dc.experiment import report
@@ -247,10 +247,10 @@ def test_the_memory_check_names_the_largest_part_and_passes_the_defaults(monkeyp
     layout = ObservationLayout(settings.max_chains, settings.max_pending)
     check_memory(layout, settings)  # the defaults fit any machine this runs on
     needed = sum(b for b, _ in memory_needed(layout, settings).values())
-    monkeypatch.setattr(dqn, "physical_memory", lambda: needed / 2)
+    monkeypatch.setattr(memory, "physical_bytes", lambda: needed / 2)
     with pytest.raises(ConfigError, match=r"the replay buffer \(10000 transitions of 380 features\) alone .*lower dc\.agent\.buffer_size"):
         check_memory(layout, settings)
-    monkeypatch.setattr(dqn, "physical_memory", lambda: None)  # a system that does not say: nothing to check against
+    monkeypatch.setattr(memory, "physical_bytes", lambda: None)  # a system that does not say: nothing to check against
     check_memory(layout, DQNSettings(buffer_size=2**31 - 1))
 
 

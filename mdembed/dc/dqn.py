@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mdembed import memory
 from mdembed.dc.env import NUM_ACTIONS, ObservationLayout
 from mdembed.dc.replay import PrioritizedReplay
 from mdembed.dc.settings import NUM_TYPES, DCTrainSettings, DQNSettings
@@ -134,18 +134,10 @@ def memory_needed(layout: ObservationLayout, settings: DQNSettings) -> dict[str,
     }  # fmt: skip
 
 
-def physical_memory() -> float | None:
-    """Bytes of RAM of this machine; None where the system does not say."""
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
 def check_memory(layout: ObservationLayout, settings: DQNSettings) -> None:
     """Refuse, in one line naming the keys, an agent that cannot fit in this machine's memory (instead of a failed allocation)."""
     parts = memory_needed(layout, settings)
-    total, ram = sum(b for b, _ in parts.values()), physical_memory()
+    total, ram = sum(b for b, _ in parts.values()), memory.physical_bytes()
     if ram is None or total <= ram:
         return
     what, (largest, keys) = max(parts.items(), key=lambda item: item[1][0])
