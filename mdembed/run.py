@@ -25,7 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from mdembed import failures, lock, progress
 from mdembed.config import CONF_DIR, MARKET_SCENARIO, Settings, compose, differences, settings_from_config
-from mdembed.errors import EXIT_ENVIRONMENT, EXIT_USER_ERROR, ConfigError, EnvironmentFailure, MdembedError, exit_status, exit_with, output_failure
+from mdembed.errors import (EXIT_ENVIRONMENT, EXIT_USER_ERROR, ConfigError, EnvironmentFailure, MdembedError, command, exit_status,
+                            exit_with, output_failure)
 from mdembed.io import read_json, write_atomic, write_json
 from mdembed.scenarios import SCENARIOS
 
@@ -320,12 +321,12 @@ def check_overrides(args: list[str]) -> None:
 
     lines = [a for a in args if a not in HYDRA_FLAGS_CHECKED]
     parser = OverridesParser.create()
-    for line in lines:
+    overrides = []
+    for line in lines:  # one by one, so that an error names the override it is about
         try:
-            parser.parse_overrides([line])
+            overrides += parser.parse_overrides([line])
         except OverrideParseException as err:
             raise ConfigError(f"cannot parse the override {line!r}: {_parse_problem(line, str(err))}") from None
-    overrides = parser.parse_overrides(lines)
     _check_group_choices(overrides)
     first = []
     for override in overrides:
@@ -399,6 +400,7 @@ def _check_group_choices(overrides: list[Any]) -> None:
                 raise ConfigError(f"unknown {group} {value!r}; known: {', '.join(options)}")
 
 
+@command  # a bad input or a failing machine (Hydra saving its config, standard output closed or full): one line
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own failures (a full disk as it saves .hydra/) reach us, not its report
@@ -408,7 +410,7 @@ def main() -> None:
     try:
         check_overrides(sys.argv[1:])
         hydra_main()
-        sys.stdout.flush()
+        sys.stdout.flush()  # here, so that a closed pipe is found before the sweep's last line
     except KeyboardInterrupt as stop:  # a sweep, stopped between or inside its jobs
         signal_name, status = _stopped_by(stop)
         where = "".join(f" hydra.sweep.dir={d}" for d in lock.held())
@@ -418,10 +420,6 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(status)
-    except MdembedError as err:
-        exit_with(err)
-    except OSError as err:  # Hydra creating a directory or saving its config; standard output closed or full
-        exit_with(output_failure(err) or EnvironmentFailure.from_os_error(err))
     finally:
         failures.finish_open()
         _release_all()
