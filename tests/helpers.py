@@ -7,6 +7,8 @@ their mistakes.
 
 from __future__ import annotations
 
+import re
+import subprocess
 from typing import Sequence
 
 import numpy as np
@@ -181,3 +183,14 @@ def crash_step_after(monkeypatch, env_class: type, calls: int) -> None:
         return original(self, action)
 
     monkeypatch.setattr(env_class, "step", step)
+
+
+def one_line(result: subprocess.CompletedProcess, pattern: str, status: int = 2, prefix: str = "mdembed: ") -> str:
+    """The single stderr line of a refused (or stopped) command line, checked against ``prefix``, ``pattern`` and
+    the exit status."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == status, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(prefix), lines[0]
+    assert re.search(pattern, lines[0]), lines[0]
+    return lines[0]

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import one_line
 
 from mdembed import lock
 from mdembed.agents.registry import ALGORITHMS
@@ -69,14 +70,6 @@ def cli(*args: str, timeout: float = 180, **kwargs) -> subprocess.CompletedProce
                           stdin=subprocess.DEVNULL, timeout=timeout, env=kwargs.pop("env", ENV), **kwargs)  # fmt: skip
 
 
-def one_line(result: subprocess.CompletedProcess, pattern: str, status: int = 2) -> str:
-    """The single stderr line of a refused command, checked against ``pattern`` and the exit status."""
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == status, result.stderr
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("mdembed: "), lines[0]
-    assert re.search(pattern, lines[0]), lines[0]
-    return lines[0]
 
 
 def looks_finished(directory: Path) -> bool:

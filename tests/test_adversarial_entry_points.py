@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import helpers
 import pytest
 
 from mdembed.analysis.aggregate import DC_METRICS
@@ -38,13 +39,7 @@ def command(module: str, *args: object, **kwargs) -> subprocess.CompletedProcess
 
 
 def one_line(result: subprocess.CompletedProcess, pattern: str, status: int = 2) -> str:
-    """The single stderr line of a refused command, checked against ``pattern`` and the exit status."""
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == status, result.stderr
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("mdembed: error: "), lines[0]
-    assert re.search(pattern, lines[0]), lines[0]
-    return lines[0]
+    return helpers.one_line(result, pattern, status, prefix="mdembed: error: ")
 
 
 def left_out(result: subprocess.CompletedProcess) -> dict[str, str]:
