@@ -7,11 +7,13 @@ decision, allocation, metrics) but not the workload generation, which
 happens once before the clock starts. ``speedup_vs_networkx`` is a
 baseline measured in the same run: the same 2,000 least-price queries
 answered by ``networkx.dijkstra_path``, divided by our time.
-``training_steps_per_s`` runs ddpg's training loop on BtEurope with all 3
-domains updating from step 32 on (torch on every core, BLAS otherwise at 1),
-for each price granularity (``per_slot``: the paper's, ``per_node``,
-``per_domain``; ``algorithm.prices``) and each device torch sees (``cpu``; ``cuda`` on a
-GPU machine); ``update_ms`` and ``env_step_ms`` time the two parts of a
+``training_steps_per_s`` runs a learner's training loop on BtEurope (torch on
+every core, BLAS otherwise at 1) for each device torch sees (``cpu``; ``cuda``
+on a GPU machine): ddpg with all 3 domains updating from step 32 on, at each
+price granularity (``per_slot``: the paper's, ``per_node``, ``per_domain``;
+``algorithm.prices``) and with the per-element actor (``ddpg_element``), and
+the per-element PPO (``ppo_element``, one update per 512-step rollout); each
+line also gives the ratio to ``ddpg_per_domain`` (today's default) measured in the same run; ``update_ms`` and ``env_step_ms`` time the two parts of a
 training step apart (one gradient update of every domain, the GPU
 synchronized; one market step with random prices, recording included). ``import_*_s`` is what a fresh
 interpreter pays to import ``mdembed.run`` alone, and with what a static
@@ -89,11 +91,27 @@ def routing_speedup(settings: Settings, queries: int, repeats: int) -> float:
     return statistics.median(ratios)
 
 
-def _ddpg_settings(steps: int, prices: str, device: str = "cpu") -> Settings:
-    overrides = ["topology=bteurope", "algorithm=ddpg", "progress=false", f"train.steps={steps}",
-                 f"train.checkpoint_every={steps}", "algorithm.learning_starts=32", "eval.requests=1",
-                 f"algorithm.prices={prices}", f"device={device}"]  # fmt: skip
+# The learners timed by training_steps_per_s: today's DDPG at each price granularity, and the per-element policies.
+LEARNERS = {  # today's default DDPG (per domain) first: every line's ratio is to it
+    **{f"ddpg_per_{prices}": ["algorithm=ddpg", f"algorithm.prices={prices}"] for prices in reversed(PRICE_GRANULARITIES)},
+    "ddpg_element": ["algorithm=ddpg", "algorithm.prices=node", "algorithm.policy=element"],
+    "ppo_element": ["algorithm=ppo"],
+}
+
+
+def _learner_settings(steps: int, learner: list[str], device: str = "cpu") -> Settings:
+    overrides = ["topology=bteurope", "progress=false", f"train.steps={steps}", f"train.checkpoint_every={steps}",
+                 "eval.requests=1", f"device={device}", *learner]  # fmt: skip
+    if "algorithm=ddpg" in learner:
+        overrides.append("algorithm.learning_starts=32")  # every step after the first batch updates
+    else:
+        rollout = min(steps, 512)  # at least one update, whatever --train-steps
+        overrides += [f"algorithm.rollout={rollout}", f"algorithm.minibatch={min(rollout, 64)}"]
     return settings_from_config(compose(overrides))
+
+
+def _ddpg_settings(steps: int, prices: str, device: str = "cpu") -> Settings:
+    return _learner_settings(steps, ["algorithm=ddpg", f"algorithm.prices={prices}"], device)
 
 
 def _synchronize(device: str) -> None:
@@ -103,8 +121,9 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def training_rate(steps: int, repeats: int, prices: str = "slot", device: str = "cpu") -> float:
-    """Median training steps/s of ddpg on BtEurope, all domains learning from the first batch on."""
+def training_rate(steps: int, repeats: int, learner: list[str], device: str = "cpu") -> float:
+    """Median training steps/s of a learner (its overrides) on BtEurope: DDPG with every domain updating from the
+    first batch on, PPO updating every rollout (512 steps, as by default)."""
     import tempfile
     from pathlib import Path
 
@@ -113,7 +132,7 @@ def training_rate(steps: int, repeats: int, prices: str = "slot", device: str = 
     from mdembed.multidomain import training_task
     from mdembed.learning.loop import train
 
-    settings = _ddpg_settings(steps, prices, device)
+    settings = _learner_settings(steps, learner, device)
     torch.set_num_threads(os.cpu_count() or 1)
     rates = []
     for _ in range(repeats):
@@ -208,13 +227,16 @@ def main() -> None:
         speedup = routing_speedup(settings_from_config(compose([f"topology={topology}"])), 2000, args.repeats)
         print(f"least_price_path_{topology}_speedup_vs_networkx {speedup:.2f} x", flush=True)
     for device in _devices():
-        for prices in PRICE_GRANULARITIES:
-            name = f"ddpg_bteurope_per_{prices}_{device}"
-            rate = training_rate(args.train_steps, args.repeats, prices, device)
-            print(f"{name}_training_steps_per_s {rate:.1f} steps/s", flush=True)
-            update_ms, env_ms = training_split(args.train_steps, prices, device)
-            print(f"{name}_update_ms {update_ms:.2f} ms", flush=True)
-            print(f"{name}_env_step_ms {env_ms:.3f} ms", flush=True)
+        baseline = None
+        for learner, overrides in LEARNERS.items():
+            name = f"{learner}_bteurope_{device}"
+            rate = training_rate(args.train_steps, args.repeats, overrides, device)
+            baseline = baseline or rate  # today's DDPG (per domain, the first) in the same run
+            print(f"{name}_training_steps_per_s {rate:.1f} steps/s ({rate / baseline:.2f} x ddpg_per_domain)", flush=True)
+            if learner.startswith("ddpg_per_"):
+                update_ms, env_ms = training_split(args.train_steps, learner.removeprefix("ddpg_per_"), device)
+                print(f"{name}_update_ms {update_ms:.2f} ms", flush=True)
+                print(f"{name}_env_step_ms {env_ms:.3f} ms", flush=True)
     print(f"import_mdembed_run_s {import_time('mdembed.run', args.repeats):.2f} s", flush=True)
     static = import_time("mdembed.run, mdembed.multidomain", args.repeats)
     print(f"import_static_baseline_run_s {static:.2f} s", flush=True)

@@ -309,11 +309,21 @@ def _differences(old: Any, new: Any, prefix: str) -> list[str]:
     return [] if old == new else [prefix.rstrip(".")]
 
 
+# What a learning domain is rewarded with in training (DESIGN 4, item 6). "acceptance" is cooperative, a departure
+# from the paper's non-cooperative model: every domain gets 1 when the request is accepted, 0 otherwise.
+REWARDS = ("revenue", "acceptance")
+
+
 @dataclass(frozen=True)
 class AgentSettings:
-    """What a learning domain observes."""
+    """What a learning domain observes, and what it is rewarded with in training."""
 
     observe_own_state: bool = True  # false: the request tensor only, as in the paper
+    reward: str = "revenue"  # revenue: the domain's own (the paper's) | acceptance: 1 for every domain when the request is accepted
+
+    def __post_init__(self) -> None:
+        if self.reward not in REWARDS:
+            raise ConfigError(f"agent.reward must be one of {', '.join(REWARDS)}, got {self.reward!r}")
 
 
 @dataclass(frozen=True)

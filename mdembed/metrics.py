@@ -28,6 +28,11 @@ Definitions (each column of metrics.csv and key of summary.json):
   when the request arrived (what it observed) and the mean price it quoted;
   positive when a domain's prices rise with its own load (NaN when its
   prices never change).
+- ``price_by_load`` (summary, evaluation): per domain, the mean price its
+  elements (each node resource, each link) quoted in each tenth of their own
+  used share when the request arrived (a link's busier direction), and how
+  many quotes fell in each: does a domain's price follow its load, element
+  by element? Null for algorithms without a price table (sa).
 - ``phase``: ``train`` for a learner's training windows, ``eval`` for the
   evaluation (the only phase of a static baseline).
 - ``jain_index``: Jain's fairness index of the domains' node utilization at
@@ -59,9 +64,12 @@ import numpy as np
 import pandas as pd
 
 from mdembed.embedding.client import Embedding
-from mdembed.network.substrate import BW_UNIT, NODE_UNIT, Substrate, SubstrateState
+from mdembed.embedding.prices import Prices
+from mdembed.network.substrate import BW_UNIT, NODE_RESOURCES, NODE_UNIT, Substrate, SubstrateState
 from mdembed.workload.requests import Request
 
+
+PRICE_LOAD_BINS = 10  # bins of an element's used share for price_by_load: [0, 0.1), ..., [0.9, 1]
 
 def jain_index(values: np.ndarray) -> float:
     values = np.asarray(values, dtype=np.float64)
@@ -95,6 +103,11 @@ class MetricsRecorder:
         self.decision_ns = np.zeros(num_requests, dtype=np.int64)
         self.mean_price = np.full((num_requests, d), np.nan)
         self.load = np.full((num_requests, d), np.nan)  # node utilization each domain saw before deciding
+        # each element's quoted price by its used share when the request arrived, binned (PRICE_LOAD_BINS)
+        self.price_load_sum = np.zeros((d, PRICE_LOAD_BINS))
+        self.price_load_count = np.zeros((d, PRICE_LOAD_BINS), dtype=np.int64)
+        self._element_used: np.ndarray | None = None
+        self._element_domain = np.concatenate([np.repeat(substrate.node_domain, len(NODE_RESOURCES)), substrate.link_owner])
         self._membership = np.zeros((d, substrate.num_nodes))  # (D, N): node n belongs to domain d
         for i, nodes in enumerate(substrate.domain_nodes):
             self._membership[i, nodes] = 1.0
@@ -107,6 +120,10 @@ class MetricsRecorder:
     def observe(self, state: SubstrateState) -> None:
         """Note each domain's node utilization as the next request arrives (before any decision on it)."""
         self.load[self.count] = self._node_utilization(state)
+        s = self.substrate
+        node_used = 1.0 - state.node_residual / s.node_capacity
+        link_used = 1.0 - state.arc_residual.reshape(-1, 2).min(axis=1) / s.link_bandwidth  # the busier direction
+        self._element_used = np.clip(np.concatenate([node_used.ravel(), link_used]), 0.0, 1.0)
 
     def record(
         self,
@@ -115,7 +132,10 @@ class MetricsRecorder:
         decision_ns: int,
         state: SubstrateState,
         mean_price: np.ndarray | None = None,
+        prices: Prices | None = None,
     ) -> None:
+        """``prices``: the table quoted for this request, recorded against each element's used share as the
+        request arrived (when :meth:`observe` saw it)."""
         i = self.count
         self.time[i] = request.arrival
         self.accepted[i] = embedding.accepted
@@ -126,6 +146,12 @@ class MetricsRecorder:
         if mean_price is not None:
             self.mean_price[i] = mean_price
             self.priced = True
+        if prices is not None and self._element_used is not None:
+            quoted = np.concatenate([prices.node.mean(axis=1).ravel(), prices.link.mean(axis=1)])
+            bins = np.minimum((self._element_used * PRICE_LOAD_BINS).astype(np.int64), PRICE_LOAD_BINS - 1)
+            np.add.at(self.price_load_sum, (self._element_domain, bins), quoted)
+            np.add.at(self.price_load_count, (self._element_domain, bins), 1)
+            self._element_used = None
         if embedding.holds_anything:
             self.cost[i] = embedding.cost(request)
             self.units_sold[i] = self._units_sold(request, embedding)
@@ -201,6 +227,19 @@ class MetricsRecorder:
             out.append(float(both.load.corr(both.price, method="spearman")) if varies else None)
         return out
 
+    def price_by_load(self) -> dict[str, Any] | None:
+        """Per domain, the mean price its elements (node resources, links) quoted in each bin of their own used share,
+        with the bin's count; None when no prices were recorded against loads."""
+        if not self.price_load_count.any():
+            return None
+        count = self.price_load_count
+        mean = np.divide(self.price_load_sum, count, out=np.zeros_like(self.price_load_sum), where=count > 0)
+        return {
+            "used_share_bins": [round(b / PRICE_LOAD_BINS, 6) for b in range(PRICE_LOAD_BINS + 1)],
+            "mean_price": [[float(m) if c else None for m, c in zip(row, counts)] for row, counts in zip(mean, count)],
+            "count": count.tolist(),
+        }
+
     def _snapshot(self, state: SubstrateState) -> dict[str, Any]:
         s = self.substrate
         arc_used = s.arc_bandwidth - state.arc_residual
@@ -246,6 +285,7 @@ class MetricsRecorder:
                 float(np.mean([row[f"domain{d}_hosted_vls"] for row in self.rows])) for d in range(self.substrate.num_domains)
             ],
             "domain_price_load_spearman": self.price_load_spearman(),
+            "price_by_load": self.price_by_load(),
             "jain_index_mean": float(np.mean(jain)) if jain else None,
             "decision_time_ms_median": float(np.median(ms)),
             "decision_time_ms_p95": float(np.percentile(ms, 95)),

@@ -90,13 +90,14 @@ def training_task(algorithm: LearningAlgorithm, settings: Settings):  # -> Marke
 
     return MarketTrainingTask(
         algorithm.layout, settings.workload, settings.market, settings.routing, settings.metrics,
-        settings.train.steps, settings.train.checkpoint_every, settings.seed,
+        settings.train.steps, settings.train.checkpoint_every, settings.seed, settings.agent.reward,
     )  # fmt: skip
 
 
 # What decides the prices a trained policy quotes: its algorithm's settings (less the learner's TRAINING_ONLY ones),
 # what its domains observe and the price range its outputs are mapped onto.
 POLICY_KEYS = ("algorithm", "agent", "market.price_min", "market.price_max")
+AGENT_TRAINING_ONLY = ("agent.reward",)  # shapes learning only: an evaluation may name another
 
 
 def _train_or_load(algorithm: LearningAlgorithm, settings: Settings, out_dir: Path) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
@@ -104,9 +105,10 @@ def _train_or_load(algorithm: LearningAlgorithm, settings: Settings, out_dir: Pa
     from mdembed.learning.loop import load_policy, train
 
     if settings.mode == "eval":
-        fingerprint = substrate_fingerprint(algorithm.layout.substrate)
-        training_only = (f"algorithm.{key}" for key in getattr(algorithm.learner, "TRAINING_ONLY", ()))
-        load_policy(algorithm.learner, settings.checkpoint, SCENARIO, fingerprint, settings, POLICY_KEYS, training_only)
+        fingerprint = None if algorithm.portable else substrate_fingerprint(algorithm.layout.substrate)
+        training_only = [f"algorithm.{key}" for key in getattr(algorithm.learner, "TRAINING_ONLY", ())]
+        load_policy(algorithm.learner, settings.checkpoint, SCENARIO, fingerprint, settings, POLICY_KEYS,
+                    training_only + list(AGENT_TRAINING_ONLY))  # fmt: skip
         return None, None
     return train(algorithm.learner, training_task(algorithm, settings), settings, out_dir)
 

@@ -21,3 +21,8 @@ def test_devices_are_the_cpu_and_the_gpu_torch_sees():
     import torch
 
     assert bench._devices() == (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+
+
+def test_training_rate_runs_every_learner_it_names():
+    for overrides in (bench.LEARNERS["ddpg_element"], bench.LEARNERS["ppo_element"]):
+        assert bench.training_rate(40, 1, overrides) > 0

@@ -353,7 +353,8 @@ def test_a_learned_and_a_static_price_table_report_the_same_mean_price(granulari
     vectors = [rng.uniform(1.0, 10.0, dim) for dim in layout.action_dims]
     request = generate_workload(settings.workload, 0)[0]
     pricing = PricingAdapter(layout, settings.workload, settings.market, settings.routing)
-    _, learned = pricing.embed(vectors, request, SubstrateState(substrate))
+    _, table = pricing.embed(vectors, request, SubstrateState(substrate))
+    learned = table.domain_means(substrate)
     context = Context(substrate=substrate, market=settings.market, routing=settings.routing, workload=settings.workload,
                       rng=stream(0, "test"), seed=0)  # fmt: skip
     static = StaticPriceCFF(context, layout.prices(vectors, settings.market.price_min, settings.market.price_max))

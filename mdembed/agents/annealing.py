@@ -264,6 +264,7 @@ class AnnealedPlacement(Algorithm):
         self.context = context
         self.settings = settings
         self.prices = static_domain_prices(context) if prices is None else prices
+        self.quoted_prices = self.prices
         self.quoted_mean_prices = self.prices.domain_means(context.substrate)
         self._weights = ArcWeights(self.prices, context.substrate.arc_link)
         self._order = tie_order(context.substrate, context.market.tie_break)
@@ -389,6 +390,7 @@ class AnnealedPrices(Algorithm):
                     stale += 1
                 temperature *= cfg.cooling
         _, prices, embedding = best
+        self.quoted_prices = prices
         self.quoted_mean_prices = prices.domain_means(c.substrate)
         return embedding
 

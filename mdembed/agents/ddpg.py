@@ -28,14 +28,13 @@ from torch import nn
 from mdembed import memory
 from mdembed.agents.ddpg_settings import DDPGSettings
 from mdembed.learning.device import resolve_device
+from mdembed.agents.element_policy import ElementActor
 from mdembed.agents.networks import Actor, Critic, soft_update
-from mdembed.agents.registry import Context, LearningAlgorithm
-from mdembed.embedding.client import Embedding
+from mdembed.agents.registry import Context, PolicyPricing
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout
 from mdembed.env.quotes import PricingAdapter
-from mdembed.network.substrate import SubstrateState
+from mdembed.errors import ConfigError
 from mdembed.learning.transitions import TransitionBuffer
-from mdembed.workload.requests import Request
 
 INVERT_EDGE = 1.05  # bounding=invert inverts gradients at +-this: an output the critic wants at a bound settles
 # just past it and acts exactly at it (clipped), yet turns back as soon as the critic's gradient changes sign
@@ -168,8 +167,11 @@ class DDPG:
                        f"algorithm.hidden={settings.hidden}, buffer_size={settings.buffer_size}, batch_size={settings.batch_size}")  # fmt: skip
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.actor = Actor(d, self.obs_dim, self.action_dim, settings.hidden, settings.bounding,
-                           settings.layer_norm).to(self.device)  # fmt: skip
+        if settings.policy == "element":
+            self.actor: nn.Module = ElementActor(layout, settings.element_hidden, settings.bounding).to(self.device)
+        else:
+            self.actor = Actor(d, self.obs_dim, self.action_dim, settings.hidden, settings.bounding,
+                               settings.layer_norm).to(self.device)  # fmt: skip
         self.critics = nn.ModuleList([
             Critic(d, self.obs_dim - TENSOR_SIZE, self.action_dim, settings.hidden, settings.conv_channels,
                    settings.layer_norm) for _ in range(2 if settings.twin_critics else 1)
@@ -449,7 +451,12 @@ class DDPG:
         return {"actor": self.actor.state_dict(), "shapes": [self.domains, self.obs_dim, self.action_dim]}
 
     def load_policy_state_dict(self, state: dict[str, Any]) -> None:
-        self._check_shapes(state)
+        """A per-element actor fits any layout with as many domains; a flat one only its own shapes."""
+        if self.settings.policy == "element":
+            if state["shapes"][0] != self.domains:
+                raise ValueError(f"the policy is for {state['shapes'][0]} domains, not {self.domains}")
+        else:
+            self._check_shapes(state)
         self.actor.load_state_dict(state["actor"])
 
 
@@ -465,7 +472,7 @@ def _rng_from_tensor(tensor: torch.Tensor) -> np.random.Generator:
     return rng
 
 
-class DDPGPricing(LearningAlgorithm):
+class DDPGPricing(PolicyPricing):
     """The market with DDPG-priced domains: each domain's actor quotes its prices, the client embeds.
 
     ``decide`` acts without exploration (evaluation); training goes through
@@ -473,14 +480,10 @@ class DDPGPricing(LearningAlgorithm):
     """
 
     def __init__(self, context: Context, settings: DDPGSettings, seed: int) -> None:
+        if settings.policy == "element" and not context.agent.observe_own_state:
+            raise ConfigError("algorithm.policy=element reads each element's residual share: it needs agent.observe_own_state=true")
         self.context = context
+        self.portable = settings.policy == "element"  # a policy trained on one substrate acts on another
         self.layout = DomainLayout(context.substrate, context.agent.observe_own_state, settings.prices)
         self.learner = DDPG(self.layout, settings, seed, resolve_device(context.device))
         self.pricing = PricingAdapter(self.layout, context.workload, context.market, context.routing)
-
-    def decide(self, request: Request, state: SubstrateState) -> Embedding:
-        pricing = self.pricing
-        obs = self.layout.stack(pricing.observations(pricing.tensor(request), state))
-        vectors = pricing.vectors(self.learner.act(obs, explore=False))
-        embedding, self.quoted_mean_prices = pricing.embed(vectors, request, state)
-        return embedding

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from mdembed.agents.registry import LEARNER, Algorithm, Context, register
 from mdembed.config import ConfigError, set_whole
-from mdembed.env.layout import PRICE_GRANULARITIES
+from mdembed.agents.ppo_settings import check_policy
 
 NOISE_KINDS = ("gaussian", "ou")
 BOUNDINGS = ("tanh", "invert")  # how the actor keeps its output in [-1, 1]
@@ -34,6 +34,8 @@ class DDPGSettings:
     noise_decay: float = 0.9999  # sigma x this per step, down to noise_sigma_min
     ou_theta: float = 0.15
     prices: str = "domain"  # slot | node | domain: what one quoted price covers (DESIGN 4.2; env/layout.py)
+    policy: str = "flat"  # flat: one actor over the domain's whole observation | element: one per node and per link
+    element_hidden: int = 64  # units of the per-element actor's hidden layers (policy=element)
     # Remedies for a saturating actor (tanh and the rest off: the paper's DDPG):
     bounding: str = "invert"  # tanh: squash the output; invert: linear output clipped, gradients inverted at the bounds
     preactivation_penalty: float = 0.0  # x mean squared pre-activation of the actor's output, added to its loss
@@ -55,8 +57,8 @@ class DDPGSettings:
         for key in ("actor_lr", "critic_lr", "tau", "reward_scale"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"algorithm.{key} must be positive, got {getattr(self, key)}")
-        if self.prices not in PRICE_GRANULARITIES:
-            raise ConfigError(f"algorithm.prices must be one of {', '.join(PRICE_GRANULARITIES)}, got {self.prices!r}")
+        check_policy(self.policy, self.prices)
+        set_whole(self, "algorithm", "element_hidden")
         if self.bounding not in BOUNDINGS:
             raise ConfigError(f"algorithm.bounding must be one of {', '.join(BOUNDINGS)}, got {self.bounding!r}")
         for key in ("preactivation_penalty", "target_noise"):

@@ -51,6 +51,7 @@ class ExactEmbedding(Algorithm):
         self.prices = prices.clipped(context.market.price_min, context.market.price_max)
         self.settings = settings
         self.status_counts: Counter[str] = Counter()
+        self.quoted_prices = self.prices
         self.quoted_mean_prices = self.prices.domain_means(context.substrate)
 
     def decide(self, request: Request, state: SubstrateState) -> Embedding:

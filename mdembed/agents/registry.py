@@ -17,6 +17,7 @@ import numpy as np
 
 from mdembed.config import ADMISSION_MODES, AgentSettings, MarketSettings, RoutingSettings, WorkloadSettings, section
 from mdembed.embedding.client import Embedding
+from mdembed.embedding.prices import Prices
 from mdembed.errors import ConfigError
 from mdembed.learning.protocol import Learner
 from mdembed.network.substrate import Substrate, SubstrateState
@@ -50,6 +51,8 @@ class Algorithm(ABC):
 
     #: (D,) each domain's mean quoted price for the last decision, where the algorithm has prices
     quoted_mean_prices: np.ndarray | None = None
+    #: the price table of the last decision, where the algorithm has one (for each element's price against its load)
+    quoted_prices: Prices | None = None
 
     @abstractmethod
     def decide(self, request: Request, state: SubstrateState) -> Embedding:
@@ -69,6 +72,25 @@ class LearningAlgorithm(Algorithm):
 
     learner: Learner
     layout: Any
+    portable: bool = False  # its saved policy acts on another substrate with as many domains (per-element policies)
+
+
+class PolicyPricing(LearningAlgorithm):
+    """A learning algorithm whose learner's evaluated action is every domain's normalized prices.
+
+    Subclasses set ``layout``, ``learner`` and ``pricing`` (the
+    :class:`~mdembed.env.quotes.PricingAdapter` over that layout).
+    """
+
+    pricing: Any
+
+    def decide(self, request: Request, state: SubstrateState) -> Embedding:
+        pricing = self.pricing
+        obs = self.layout.stack(pricing.observations(pricing.tensor(request), state))
+        vectors = pricing.vectors(self.learner.act(obs, explore=False))
+        embedding, self.quoted_prices = pricing.embed(vectors, request, state)
+        self.quoted_mean_prices = self.quoted_prices.domain_means(self.layout.substrate)
+        return embedding
 
 
 Factory = Callable[[Context, Any], Algorithm]

@@ -19,6 +19,7 @@ class StaticPriceCFF(Algorithm):
         self.context = context
         self.prices = prices.clipped(context.market.price_min, context.market.price_max)
         self._weights = ArcWeights(self.prices, context.substrate.arc_link)
+        self.quoted_prices = self.prices
         self.quoted_mean_prices = self.prices.domain_means(context.substrate)
 
     def decide(self, request: Request, state: SubstrateState) -> Embedding:

@@ -10,6 +10,9 @@ DIR is a sweep directory (or a single run). Writes PNG and PDF into DIR/figures:
   the 95% interval, for VNF-FG acceptance and revenue (when the baseline ran);
 - ``domains_vs_load``: each domain's revenue and mean quoted price against the
   arrival rate (does a loaded domain raise its prices?);
+- ``price_vs_load``: per domain and load, each algorithm's mean quoted price of
+  an element (node resource or link) against that element's own used share
+  when the request arrived (does a learned policy follow load?);
 - ``decision_time``: median and p95 decision time per algorithm (log scale);
 - ``domains``: per-domain node utilization and hosted VNFs and VLs per algorithm
   (evaluation windows, mean over windows and jobs);
@@ -25,6 +28,7 @@ algorithm the same colour (:func:`colours`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -41,12 +45,12 @@ from mdembed.config import MARKET_SCENARIO  # noqa: E402
 from mdembed.errors import MdembedError  # noqa: E402
 
 FIGURES = ("acceptance_vs_load", "revenue_cost_vs_load", "acceptance_revenue", "paired_vs_load", "domains_vs_load",
-           "decision_time", "domains", "learning_curves")  # fmt: skip
+           "price_vs_load", "decision_time", "domains", "learning_curves")  # fmt: skip
 # The registered algorithms keep their colour in every figure; other names (a study's arms) take the next free ones.
 ALGORITHM_COLOURS = {"ddpg": "tab:red", "cff_3d": "tab:blue", "cff_sd": "tab:orange", "sa": "tab:green",
                      "sa_cff": "tab:purple", "ilp": "black", "load_linear": "tab:brown", "load_power": "tab:pink",
-                     "load_exp": "tab:olive"}  # fmt: skip
-_MORE_COLOURS = ("tab:cyan", "tab:gray", "gold", "navy", "teal", "lime", "maroon", "darkkhaki", "slateblue", "coral",
+                     "load_exp": "tab:olive", "ppo": "tab:cyan"}  # fmt: skip
+_MORE_COLOURS = ("tab:gray", "gold", "navy", "teal", "lime", "maroon", "darkkhaki", "slateblue", "coral",
                  "darkgreen", "orchid")  # fmt: skip
 LOAD_LABEL = "arrival rate (VNF-FGs per time unit)"
 DOMAIN_SHADES = ("0.2", "0.5", "0.8", "0.35", "0.65", "0.95")  # greys: the algorithms' colours stay theirs alone
@@ -304,6 +308,52 @@ def _domains_vs_load(table: pd.DataFrame, out: Path, palette: dict[str, str]) ->
     return _save(fig, out, "domains_vs_load")
 
 
+def _price_by_load(jobs: pd.DataFrame) -> pd.DataFrame:
+    """One row per job, domain and used-share bin: the mean price the domain's elements quoted at that load and how
+    many quotes it averages (summary.json's price_by_load; jobs without it are left out)."""
+    rows = []
+    for job, name, rate in zip(jobs.job, jobs.name, jobs.arrival_rate):
+        curve = json.loads((Path(job) / "summary.json").read_text()).get("price_by_load")
+        if not curve:
+            continue
+        edges = curve["used_share_bins"]
+        for d, (prices, counts) in enumerate(zip(curve["mean_price"], curve["count"])):
+            for b, (price, count) in enumerate(zip(prices, counts)):
+                if count:
+                    rows.append({"name": name, "arrival_rate": rate, "domain": d, "used": (edges[b] + edges[b + 1]) / 2,
+                                 "price": price, "count": count})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _price_vs_load(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
+    """Does a domain's price follow its own load, element by element? Per domain (rows) and load (columns), each
+    algorithm's mean quoted price of an element (node resource or link) against that element's used share when the
+    request arrived, pooled over seeds (weighted by quotes). A load-following rule rises; a static price is flat."""
+    curves = _price_by_load(jobs)
+    if curves.empty:
+        return []
+    domains, rates = sorted(curves.domain.unique()), sorted(curves.arrival_rate.unique())
+    fig, axes = plt.subplots(len(domains), len(rates), figsize=(3.2 * len(rates) + 1.8, 2.4 * len(domains)),
+                             squeeze=False, sharex=True, sharey=True)  # fmt: skip
+    for (d, rate), group in curves.groupby(["domain", "arrival_rate"]):
+        ax = axes[domains.index(d)][rates.index(rate)]
+        for name, line in group.groupby("name"):
+            pooled = line.assign(total=line.price * line["count"]).groupby("used")[["total", "count"]].sum()
+            ax.plot(pooled.index, pooled.total / pooled["count"], marker="o", markersize=3, color=palette[name], label=name)
+    for i, d in enumerate(domains):
+        axes[i][0].set_ylabel(f"domain {d}: mean quoted price", fontsize=8)
+    for j, rate in enumerate(rates):
+        axes[0][j].set_title(f"arrival rate {rate:g}", fontsize=8)
+        axes[-1][j].set_xlabel("element's used share when quoting", fontsize=8)
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    handles = {h.get_label(): h for ax in axes.flat for h in ax.get_lines()}
+    axes[0][-1].legend(handles.values(), handles.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                       title="pooled over seeds", title_fontsize=7)  # fmt: skip
+    return _save(fig, out, "price_vs_load")
+
+
 def market_jobs(directory: Path, runs: list[Path] | None = None) -> pd.DataFrame:
     """The table of the multi-domain runs ``runs`` (by default: those :func:`~mdembed.analysis.aggregate.scan`
     finds under ``directory``), read and checked as aggregate reads them."""
@@ -340,6 +390,7 @@ def plot_market(directory: Path, runs: list[Path] | None = None, baseline: str |
     if pairs is not None and not pairs.empty:  # against the first baseline named
         written += _paired_vs_load(jobs, pairs[pairs.baseline == baseline], baseline, out, palette)
     written += _domains_vs_load(table, out, palette)
+    written += _price_vs_load(jobs, out, palette)
     written += _decision_time(jobs, out, palette)
     written += _domains(metrics, out)
     written += _learning_curves(metrics, out, palette)

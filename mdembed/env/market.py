@@ -3,7 +3,8 @@
 One step is one arriving VNF-FG. Every domain observes the request (and by
 default its own residual resources), quotes its prices, and is rewarded with
 the revenue it earned from the client's CFF + Dijkstra embedding of that
-request. The episode is one workload: after its last request every agent is
+request (or, with ``reward="acceptance"``, cooperatively: every domain gets
+1 when the request is accepted). The episode is one workload: after its last request every agent is
 truncated (a time limit, not a terminal state: a learner should bootstrap).
 
 Every agent's ``infos`` entry of a step holds what a runner records about
@@ -22,7 +23,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from mdembed.config import MarketSettings, RoutingSettings, WorkloadSettings
+from mdembed.config import REWARDS, MarketSettings, RoutingSettings, WorkloadSettings
 from mdembed.env.layout import DomainLayout
 from mdembed.env.quotes import PricingAdapter
 from mdembed.network.substrate import Substrate
@@ -50,8 +51,13 @@ class MarketEnv(ParallelEnv):
         workload_stream: str = "train",
         prices: str = "slot",
         layout: DomainLayout | None = None,
+        reward: str = "revenue",
     ) -> None:
-        """``layout``, when given, is the one the agents use (and wins over ``observe_own_state`` and ``prices``)."""
+        """``layout``, when given, is the one the agents use (and wins over ``observe_own_state`` and ``prices``);
+        ``reward`` is what every agent is rewarded with (:data:`~mdembed.config.REWARDS`)."""
+        if reward not in REWARDS:
+            raise ValueError(f"reward must be one of {', '.join(REWARDS)}, got {reward!r}")
+        self.reward = reward
         self.substrate = substrate
         self.workload_settings = workload
         self.market_settings = market
@@ -137,11 +143,15 @@ class MarketEnv(ParallelEnv):
         request = self.current_request
         state = self.occupancy.state
         start = time.perf_counter_ns()
-        embedding, mean_prices = self.pricing.embed(vectors, request, state)
+        embedding, prices = self.pricing.embed(vectors, request, state)
+        mean_prices = prices.domain_means(self.substrate)
         decision_ns = time.perf_counter_ns() - start
         self.occupancy.commit(request, embedding)
 
-        rewards = {agent_name(d): float(r) for d, r in enumerate(embedding.domain_revenue)}
+        if self.reward == "revenue":
+            rewards = {agent_name(d): float(r) for d, r in enumerate(embedding.domain_revenue)}
+        else:  # acceptance: cooperative, every domain alike
+            rewards = {agent: float(embedding.accepted) for agent in self.possible_agents}
         info = {
             "accepted": embedding.accepted,
             "request": request,

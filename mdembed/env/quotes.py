@@ -5,7 +5,7 @@ learned policy (the market environment's step in training, and its
 ``decide`` in evaluation) and a price rule alike. The request and the
 substrate state become each domain's observation; a policy's normalized
 action becomes each domain's price vector; the price vectors become the
-client's price table, its embedding and each domain's mean quoted price.
+client's price table and its embedding.
 Nothing of this is written twice, so training and evaluation cannot drift
 apart.
 """
@@ -16,6 +16,7 @@ import numpy as np
 
 from mdembed.config import MarketSettings, RoutingSettings, WorkloadSettings
 from mdembed.embedding.client import Embedding, embed
+from mdembed.embedding.prices import Prices
 from mdembed.env.layout import DomainLayout
 from mdembed.network.substrate import SubstrateState
 from mdembed.workload.requests import Request
@@ -43,8 +44,8 @@ class PricingAdapter:
         """Each domain's price vector from a policy's normalized action, (D, max_action_dim) in [-1, 1]."""
         return self.layout.price_vectors(action, self.market.price_min, self.market.price_max)
 
-    def embed(self, vectors: list[np.ndarray], request: Request, state: SubstrateState) -> tuple[Embedding, np.ndarray]:
-        """The client's embedding at the domains' price vectors (left unallocated), and each domain's mean quoted price."""
+    def embed(self, vectors: list[np.ndarray], request: Request, state: SubstrateState) -> tuple[Embedding, Prices]:
+        """The client's embedding at the domains' price vectors (left unallocated), and the price table it used."""
         prices = self.layout.prices(vectors, self.market.price_min, self.market.price_max)
         embedding = embed(request, prices, self.layout.substrate, state.node_residual, state.arc_residual, self.market, self.routing)
-        return embedding, prices.domain_means(self.layout.substrate)
+        return embedding, prices

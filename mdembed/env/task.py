@@ -39,6 +39,7 @@ class MarketTrainingTask:
         steps: int,
         checkpoint_every: int,
         seed: int,
+        reward: str = "revenue",
     ) -> None:
         self.layout = layout
         self.market = market
@@ -47,7 +48,7 @@ class MarketTrainingTask:
         self.seed = seed
         self.env = MarketEnv(
             layout.substrate, dataclasses.replace(workload, num_requests=steps), market, routing,
-            workload_stream="train", layout=layout,
+            workload_stream="train", layout=layout, reward=reward,
         )  # fmt: skip
         self.fingerprint = substrate_fingerprint(layout.substrate)
         self.recorder = MetricsRecorder(layout.substrate, steps, metrics.window, phase="train")

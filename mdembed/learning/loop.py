@@ -132,8 +132,9 @@ def _resume(path: Path, learner: Learner, task: TrainingTask, settings: Settings
 
 def load_policy(learner: Learner, path: str | Path, scenario: str, fingerprint: str | None,
                 settings: Settings, policy_keys: tuple[str, ...], training_only: Iterable[str] = ()) -> None:  # fmt: skip
-    """Put a saved policy into ``learner``; it must come from the same scenario (and substrate, where one is named)
-    and have been trained under the same values of ``policy_keys``.
+    """Put a saved policy into ``learner``; it must come from the same scenario (and from the substrate of
+    ``fingerprint``; None: any, for a policy that fits any substrate) and have been trained under the same values
+    of ``policy_keys``.
 
     ``policy_keys`` are the dotted settings (or whole sections) that decide
     what a trained policy computes from an observation, such as the actor's
@@ -145,7 +146,7 @@ def load_policy(learner: Learner, path: str | Path, scenario: str, fingerprint: 
     data = load_checkpoint(path)
     if data.get("scenario") != scenario:
         raise ConfigError(f"checkpoint {path} is not a {scenario} policy")
-    if data.get("fingerprint") != fingerprint:
+    if fingerprint is not None and data.get("fingerprint") != fingerprint:
         raise ConfigError(
             f"checkpoint {path} was trained on another substrate (topology, domains and resources come from "
             "the topology settings and the seed: use those of the training run)"
