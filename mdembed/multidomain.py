@@ -131,7 +131,7 @@ def check(config: Mapping[str, Any], settings: Settings) -> AlgorithmSpec:
     if spec.learns and settings.mode == "train" and settings.train.steps < params.first_update():
         raise ConfigError(
             f"train.steps ({settings.train.steps}) ends before the learner's first update, at step {params.first_update()} "
-            "(algorithm.learning_starts, or algorithm.batch_size transitions): it would never learn"
+            f"({params.FIRST_UPDATE}): it would never learn"
         )
     return spec
 

@@ -61,3 +61,34 @@ def test_evaluation_reports_each_domains_price_load_correlation(tmp_path):
     summary = run(compose(["experiment=smoke", "progress=false", "workload.arrival_rate=0.5"]), tmp_path / "static")
     assert len(summary["domain_price_load_spearman"]) == 3
     assert summary["domain_price_load_spearman"] == [None, None, None]  # cff_3d's prices are static
+
+
+def test_price_by_load_bins_each_elements_quote_by_its_own_used_share():
+    """Hand-computed: 2 domains, one node each; domain 0 owns the link. Node 0 is half used in CPU only, the link's
+    busier direction three quarters; the quoted table is known, so every bin's mean is too."""
+    import numpy as np
+    from helpers import make_request, make_substrate
+
+    from mdembed.embedding.client import Embedding
+    from mdembed.embedding.reasons import Reason
+    from mdembed.embedding.prices import Prices
+    from mdembed.metrics import MetricsRecorder
+    from mdembed.network.substrate import SubstrateState
+
+    sub = make_substrate(2, [(0, 1)], node_domain=[0, 1], link_owner=[0], node_capacity=2.0, bandwidth_mbps=100.0)
+    state = SubstrateState(sub)
+    state.node_residual[0, 0] //= 2  # node 0's CPU: half used
+    state.arc_residual[1] //= 4  # the link, 1 -> 0: three quarters used (0 -> 1 untouched)
+    prices = Prices(node=np.array([[[2.0, 3.0, 4.0]], [[5.0, 6.0, 7.0]]]), link=np.array([[9.0]]))
+    recorder = MetricsRecorder(sub, 2, window=2)
+    request = make_request([[0.1, 0.1, 0.1]], [])
+    nothing = Embedding(placement=np.array([-1]), paths=(), domain_revenue=np.zeros(2), reason=Reason.NO_NODE_CAPACITY)
+    for _ in range(2):  # the same quote twice: means stay, counts double
+        recorder.observe(state)
+        recorder.record(request, nothing, 0, state, prices.domain_means(sub), prices)
+    curve = recorder.summary()["price_by_load"]
+    assert curve["used_share_bins"][:3] == [0.0, 0.1, 0.2] and curve["used_share_bins"][-1] == 1.0
+    # domain 0: RAM and storage of node 0 unused (bin 0: 3 and 4), CPU half used (bin 5: 2), the link (bin 7: 9)
+    assert curve["mean_price"][0] == [3.5, None, None, None, None, 2.0, None, 9.0, None, None]
+    assert curve["count"][0] == [4, 0, 0, 0, 0, 2, 0, 2, 0, 0]
+    assert curve["mean_price"][1][0] == 6.0 and curve["count"][1] == [6] + [0] * 9  # node 1: all free

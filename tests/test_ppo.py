@@ -244,7 +244,7 @@ def test_a_flat_policy_is_still_refused_on_another_topology(tmp_path):
     (["algorithm=ddpg", "algorithm.policy=element"], r"it needs algorithm.prices=node, got 'domain'"),
     (["algorithm=ppo", "algorithm.minibatch=1024"], r"algorithm.minibatch \(1024\) must not exceed algorithm.rollout \(512\)"),
     (["algorithm=ppo", "agent.observe_own_state=false"], r"algorithm.policy=element reads each element's residual share"),
-    (["algorithm=ppo", "train.steps=100"], r"ends before the learner's first update, at step 512"),
+    (["algorithm=ppo", "train.steps=100"], r"ends before the learner.s first update, at step 512 \(algorithm.rollout: one full rollout\)"),
     (["algorithm=ppo", "algorithm.clip=nan"], r"algorithm.clip must be a finite number, got nan"),
     (["algorithm=ppo", "algorithm.clip=0"], r"algorithm.clip must be a finite positive number, got 0"),
 ])  # fmt: skip

@@ -17,7 +17,6 @@ is ``price_min + (a + 1) / 2 * (price_max - price_min)``.
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -34,6 +33,7 @@ from mdembed.agents.registry import Context, PolicyPricing
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout
 from mdembed.env.quotes import PricingAdapter
 from mdembed.errors import ConfigError
+from mdembed.learning.checkpoints import rng_from_tensor, rng_to_tensor
 from mdembed.learning.transitions import TransitionBuffer
 
 INVERT_EDGE = 1.05  # bounding=invert inverts gradients at +-this: an output the critic wants at a bound settles
@@ -407,7 +407,7 @@ class DDPG:
             "steps": self.steps,
             "updates": self.updates,
             "losses": dict(self.losses),
-            "rng": _rng_to_tensor(self.rng),
+            "rng": rng_to_tensor(self.rng),
             "torch_rng": torch.get_rng_state(),
             "shapes": [self.domains, self.obs_dim, self.action_dim],
             "buffer": self.buffer.state_dict(),
@@ -438,7 +438,7 @@ class DDPG:
         self.steps = int(state["steps"])
         self.updates = int(state["updates"])
         self.losses = {str(k): float(v) for k, v in state["losses"].items()}
-        self.rng = _rng_from_tensor(state["rng"])
+        self.rng = rng_from_tensor(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         self.buffer.load_state_dict(state["buffer"])
         self._window.copy_(state["window"])
@@ -458,18 +458,6 @@ class DDPG:
         else:
             self._check_shapes(state)
         self.actor.load_state_dict(state["actor"])
-
-
-def _rng_to_tensor(rng: np.random.Generator) -> torch.Tensor:
-    """A numpy Generator's state as bytes in a tensor, so checkpoints stay weights-only loadable."""
-    return torch.frombuffer(bytearray(json.dumps(rng.bit_generator.state).encode()), dtype=torch.uint8)
-
-
-def _rng_from_tensor(tensor: torch.Tensor) -> np.random.Generator:
-    state = json.loads(bytes(tensor.numpy()).decode())
-    rng = np.random.default_rng()
-    rng.bit_generator.state = state
-    return rng
 
 
 class DDPGPricing(PolicyPricing):

@@ -96,6 +96,8 @@ class DDPGSettings:
             raise ConfigError(f"algorithm.noise_sigma_min must lie in [0, noise_sigma], got {self.noise_sigma_min}")
 
 
+    FIRST_UPDATE: ClassVar[str] = "algorithm.learning_starts, or algorithm.batch_size transitions"  # what sets it
+
     def first_update(self) -> int:
         """The training step of the first update: learning has started and the buffer holds a batch."""
         return max(self.learning_starts, self.batch_size)

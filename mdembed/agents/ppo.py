@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mdembed.agents.ddpg import _rng_from_tensor, _rng_to_tensor
+from mdembed import memory
 from mdembed.agents.element_policy import ElementActor, output_kinds
 from mdembed.agents.networks import Actor, StackedLinear
 from mdembed.agents.ppo_settings import PPOSettings
@@ -37,6 +37,7 @@ from mdembed.agents.registry import Context, PolicyPricing
 from mdembed.env.layout import DomainLayout
 from mdembed.env.quotes import PricingAdapter
 from mdembed.errors import ConfigError
+from mdembed.learning.checkpoints import rng_from_tensor, rng_to_tensor
 from mdembed.learning.device import resolve_device
 
 BOUND = 0.98  # a normalized mean at |a| >= this lies within 1% of the price range from a bound
@@ -73,6 +74,9 @@ class PPO:
         self.device = torch.device(device)
         d = self.domains = layout.num_domains
         self.obs_dim, self.action_dim = layout.max_obs_dim, layout.max_action_dim
+        t = settings.rollout
+        memory.require(memory.FLOAT_BYTES * t * d * (2 * self.obs_dim + self.action_dim + 2),
+                       f"algorithm.rollout={t} transitions of {d} domains")  # fmt: skip
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.noise = torch.Generator(device=self.device)
@@ -96,7 +100,6 @@ class PPO:
             mask[i, :dim] = 1.0
         self.mask_np = mask
         self.mask = torch.from_numpy(mask).to(self.device)
-        t = settings.rollout
         self.storage = {
             "obs": torch.zeros(t, d, self.obs_dim, device=self.device),
             "next_obs": torch.zeros(t, d, self.obs_dim, device=self.device),
@@ -271,7 +274,7 @@ class PPO:
             "steps": self.steps,
             "updates": self.updates,
             "figures": dict(self.figures),
-            "rng": _rng_to_tensor(self.rng),
+            "rng": rng_to_tensor(self.rng),
             "noise": self.noise.get_state(),
             "torch_rng": torch.get_rng_state(),
             "shapes": self._shapes(),
@@ -293,7 +296,7 @@ class PPO:
         self.steps = int(state["steps"])
         self.updates = int(state["updates"])
         self.figures = {str(k): float(v) for k, v in state["figures"].items()}
-        self.rng = _rng_from_tensor(state["rng"])
+        self.rng = rng_from_tensor(state["rng"])
         self.noise.set_state(state["noise"])
         torch.set_rng_state(state["torch_rng"])
 

@@ -71,6 +71,8 @@ class PPOSettings:
         if not -5 <= self.log_std_init <= 2:
             raise ConfigError(f"algorithm.log_std_init must lie in [-5, 2] (a std of 0.007 to 7.4 normalized units), got {self.log_std_init}")
 
+    FIRST_UPDATE: ClassVar[str] = "algorithm.rollout: one full rollout"  # what sets it
+
     def first_update(self) -> int:
         """The training step of the first update: the first full rollout."""
         return self.rollout

@@ -9,10 +9,12 @@ needs); both name their scenario and the settings that decided them.
 from __future__ import annotations
 
 import io
+import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 
 from mdembed.errors import ConfigError
@@ -79,3 +81,16 @@ def restoring(failure: str) -> Iterator[None]:
     except (KeyError, ValueError, RuntimeError, TypeError) as err:
         reason = (str(err).splitlines() or [type(err).__name__])[0][:200]
         raise ConfigError(f"{failure}: {reason}") from None
+
+
+def rng_to_tensor(rng: np.random.Generator) -> torch.Tensor:
+    """A numpy Generator's state as bytes in a tensor, so checkpoints stay weights-only loadable."""
+    return torch.frombuffer(bytearray(json.dumps(rng.bit_generator.state).encode()), dtype=torch.uint8)
+
+
+def rng_from_tensor(tensor: torch.Tensor) -> np.random.Generator:
+    """The Generator :func:`rng_to_tensor` saved."""
+    state = json.loads(bytes(tensor.numpy()).decode())
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state
+    return rng
