@@ -253,3 +253,16 @@ def test_impossible_settings_are_refused_in_one_line(tmp_path, override, message
     one_line(result, message)
     assert not (tmp_path / "run" / "summary.json").exists()
 
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+def test_ppo_trains_and_acts_on_the_gpu():
+    sub = make_substrate(3, [(0, 1), (1, 2)], node_domain=[0, 1, 0], link_owner=[0, 1], node_capacity=2.0, bandwidth_mbps=100.0)
+    layout = DomainLayout(sub, True, "node")
+    ppo = PPO(layout, PPOSettings(rollout=32, minibatch=16, gamma=0.9), seed=0, device="cuda")
+    obs = np.random.default_rng(0).uniform(0, 1, (ppo.domains, ppo.obs_dim)).astype(np.float32)
+    for _ in range(32):
+        action = ppo.act(obs, explore=True)
+        losses = ppo.observe(obs, action, np.ones(ppo.domains), obs, False)
+    assert losses is not None and all(np.isfinite(list(losses.values())))
+    assert ppo.act(obs, explore=False).shape == (ppo.domains, ppo.action_dim)

@@ -29,10 +29,9 @@ from mdembed.agents.ddpg_settings import DDPGSettings
 from mdembed.learning.device import resolve_device
 from mdembed.agents.element_policy import ElementActor
 from mdembed.agents.networks import Actor, Critic, soft_update
-from mdembed.agents.registry import Context, PolicyPricing
+from mdembed.agents.policy_pricing import PolicyPricing
+from mdembed.agents.registry import Context
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout
-from mdembed.env.quotes import PricingAdapter
-from mdembed.errors import ConfigError
 from mdembed.learning.checkpoints import rng_from_tensor, rng_to_tensor
 from mdembed.learning.transitions import TransitionBuffer
 
@@ -468,10 +467,5 @@ class DDPGPricing(PolicyPricing):
     """
 
     def __init__(self, context: Context, settings: DDPGSettings, seed: int) -> None:
-        if settings.policy == "element" and not context.agent.observe_own_state:
-            raise ConfigError("algorithm.policy=element reads each element's residual share: it needs agent.observe_own_state=true")
-        self.context = context
-        self.portable = settings.policy == "element"  # a policy trained on one substrate acts on another
-        self.layout = DomainLayout(context.substrate, context.agent.observe_own_state, settings.prices)
-        self.learner = DDPG(self.layout, settings, seed, resolve_device(context.device))
-        self.pricing = PricingAdapter(self.layout, context.workload, context.market, context.routing)
+        device = resolve_device(context.device)
+        super().__init__(context, settings.policy, settings.prices, lambda layout: DDPG(layout, settings, seed, device))

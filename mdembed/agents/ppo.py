@@ -33,10 +33,9 @@ from mdembed import memory
 from mdembed.agents.element_policy import ElementActor, output_kinds
 from mdembed.agents.networks import Actor, StackedLinear
 from mdembed.agents.ppo_settings import PPOSettings
-from mdembed.agents.registry import Context, PolicyPricing
+from mdembed.agents.policy_pricing import PolicyPricing
+from mdembed.agents.registry import Context
 from mdembed.env.layout import DomainLayout
-from mdembed.env.quotes import PricingAdapter
-from mdembed.errors import ConfigError
 from mdembed.learning.checkpoints import rng_from_tensor, rng_to_tensor
 from mdembed.learning.device import resolve_device
 
@@ -317,10 +316,5 @@ class PPOPricing(PolicyPricing):
     """The market with PPO-priced domains: each domain's policy quotes its prices (the mean), the client embeds."""
 
     def __init__(self, context: Context, settings: PPOSettings, seed: int) -> None:
-        if settings.policy == "element" and not context.agent.observe_own_state:
-            raise ConfigError("algorithm.policy=element reads each element's residual share: it needs agent.observe_own_state=true")
-        self.context = context
-        self.portable = settings.policy == "element"  # a policy trained on one substrate acts on another
-        self.layout = DomainLayout(context.substrate, context.agent.observe_own_state, settings.prices)
-        self.learner = PPO(self.layout, settings, seed, resolve_device(context.device))
-        self.pricing = PricingAdapter(self.layout, context.workload, context.market, context.routing)
+        device = resolve_device(context.device)
+        super().__init__(context, settings.policy, settings.prices, lambda layout: PPO(layout, settings, seed, device))

@@ -75,24 +75,6 @@ class LearningAlgorithm(Algorithm):
     portable: bool = False  # its saved policy acts on another substrate with as many domains (per-element policies)
 
 
-class PolicyPricing(LearningAlgorithm):
-    """A learning algorithm whose learner's evaluated action is every domain's normalized prices.
-
-    Subclasses set ``layout``, ``learner`` and ``pricing`` (the
-    :class:`~mdembed.env.quotes.PricingAdapter` over that layout).
-    """
-
-    pricing: Any
-
-    def decide(self, request: Request, state: SubstrateState) -> Embedding:
-        pricing = self.pricing
-        obs = self.layout.stack(pricing.observations(pricing.tensor(request), state))
-        vectors = pricing.vectors(self.learner.act(obs, explore=False))
-        embedding, self.quoted_prices = pricing.embed(vectors, request, state)
-        self.quoted_mean_prices = self.quoted_prices.domain_means(self.layout.substrate)
-        return embedding
-
-
 Factory = Callable[[Context, Any], Algorithm]
 
 
