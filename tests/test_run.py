@@ -233,10 +233,11 @@ def test_settings_are_frozen():
         settings.seed = 3  # type: ignore[misc]
 
 
-EXTRA = {"ddpg": ["train.steps=60", "algorithm.learning_starts=40", "algorithm.buffer_size=100"]}
+EXTRA = {"ddpg": ["train.steps=60", "algorithm.learning_starts=40", "algorithm.buffer_size=100"],
+         "ppo": ["train.steps=64", "algorithm.rollout=32", "algorithm.minibatch=16"]}
 
 
-@pytest.mark.parametrize("algorithm", ["cff_sd", "cff_3d", "ddpg", "sa", "sa_cff", "ilp"])
+@pytest.mark.parametrize("algorithm", ["cff_sd", "cff_3d", "ddpg", "ppo", "sa", "sa_cff", "ilp"])
 def test_every_algorithm_runs_end_to_end_with_the_same_outputs(tmp_path, algorithm):
     from mdembed.agents import ALGORITHMS
 
@@ -252,7 +253,7 @@ def test_every_algorithm_runs_end_to_end_with_the_same_outputs(tmp_path, algorit
     machine = summary["environment"]  # a result names the software and CPU kernels it came from
     assert machine["numpy"] and machine["scipy"] and machine["python"] and machine["cpu"]
     assert isinstance(machine["kernel_variables"], dict)
-    if algorithm == "ddpg":
+    if algorithm in ("ddpg", "ppo"):
         import torch
 
         assert machine["torch"] and machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
@@ -261,7 +262,7 @@ def test_every_algorithm_runs_end_to_end_with_the_same_outputs(tmp_path, algorit
 def test_all_registered_algorithms_are_covered():
     from mdembed.agents import ALGORITHMS
 
-    assert set(ALGORITHMS.names()) == {"cff_sd", "cff_3d", "load_linear", "load_power", "load_exp", "ddpg", "sa", "sa_cff", "ilp"}
+    assert set(ALGORITHMS.names()) == {"cff_sd", "cff_3d", "load_linear", "load_power", "load_exp", "ddpg", "ppo", "sa", "sa_cff", "ilp"}
 
 
 def _bad_value(default):
@@ -269,7 +270,7 @@ def _bad_value(default):
     if isinstance(default, bool):
         return "maybe"
     if isinstance(default, (int, float)):
-        return -1
+        return -1_000_000  # below every range, those that admit negative values included (log_std_init)
     if isinstance(default, tuple):
         return [-1] * len(default)
     return "bogus"
