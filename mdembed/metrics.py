@@ -107,6 +107,9 @@ class MetricsRecorder:
         self.price_load_sum = np.zeros((d, PRICE_LOAD_BINS))
         self.price_load_count = np.zeros((d, PRICE_LOAD_BINS), dtype=np.int64)
         self._element_used: np.ndarray | None = None
+        self._table: Prices | None = None  # the last price table recorded, and what was derived from it:
+        self._table_means = np.full(d, np.nan)  # each domain's mean price
+        self._table_elements = np.zeros(0)  # each element's price (node resources, then links), slots averaged
         self._element_domain = np.concatenate([np.repeat(substrate.node_domain, len(NODE_RESOURCES)), substrate.link_owner])
         self._membership = np.zeros((d, substrate.num_nodes))  # (D, N): node n belongs to domain d
         for i, nodes in enumerate(substrate.domain_nodes):
@@ -131,11 +134,12 @@ class MetricsRecorder:
         embedding: Embedding,
         decision_ns: int,
         state: SubstrateState,
-        mean_price: np.ndarray | None = None,
         prices: Prices | None = None,
     ) -> None:
-        """``prices``: the table quoted for this request, recorded against each element's used share as the
-        request arrived (when :meth:`observe` saw it)."""
+        """``prices``: the table quoted for this request, None for an algorithm without one. Each domain's mean
+        price (:meth:`~mdembed.embedding.prices.Prices.domain_means`) is recorded, and each element's price against
+        its used share as the request arrived (when :meth:`observe` saw it). A table recorded again (static prices)
+        is not summarized again."""
         i = self.count
         self.time[i] = request.arrival
         self.accepted[i] = embedding.accepted
@@ -143,13 +147,16 @@ class MetricsRecorder:
         self.vls[i] = request.num_vls, embedding.num_vls_embedded
         self.revenue[i] = embedding.domain_revenue
         self.decision_ns[i] = decision_ns
-        if mean_price is not None:
-            self.mean_price[i] = mean_price
+        if prices is not None:
+            if prices is not self._table:
+                self._table = prices
+                self._table_means = prices.domain_means(self.substrate)
+                self._table_elements = np.concatenate([prices.node.mean(axis=1).ravel(), prices.link.mean(axis=1)])
+            self.mean_price[i] = self._table_means
             self.priced = True
         if prices is not None and self._element_used is not None:
-            quoted = np.concatenate([prices.node.mean(axis=1).ravel(), prices.link.mean(axis=1)])
             bins = np.minimum((self._element_used * PRICE_LOAD_BINS).astype(np.int64), PRICE_LOAD_BINS - 1)
-            np.add.at(self.price_load_sum, (self._element_domain, bins), quoted)
+            np.add.at(self.price_load_sum, (self._element_domain, bins), self._table_elements)
             np.add.at(self.price_load_count, (self._element_domain, bins), 1)
             self._element_used = None
         if embedding.holds_anything:

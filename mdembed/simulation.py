@@ -34,8 +34,7 @@ def simulate(
         embedding = algorithm.decide(request, occupancy.state)
         elapsed = clock() - start
         occupancy.commit(request, embedding)
-        recorder.record(request, embedding, elapsed, occupancy.state, algorithm.quoted_mean_prices,
-                        algorithm.quoted_prices)
+        recorder.record(request, embedding, elapsed, occupancy.state, algorithm.quoted_prices)
         acceptance.add(embedding.accepted)
         bar.update()
     bar.close()

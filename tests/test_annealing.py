@@ -122,7 +122,7 @@ def test_sa_cff_quotes_mean_prices_per_domain():
     request = generate_workload(WORKLOAD, 0)[0]
     market = Occupancy(abilene())
     algorithm.decide(request, market.state)
-    means = algorithm.quoted_mean_prices
+    means = algorithm.quoted_prices.domain_means(abilene())
     assert means.shape == (abilene().num_domains,)
     assert ((means >= MARKET.price_min) & (means <= MARKET.price_max)).all()
 

@@ -358,5 +358,5 @@ def test_a_learned_and_a_static_price_table_report_the_same_mean_price(granulari
     context = Context(substrate=substrate, market=settings.market, routing=settings.routing, workload=settings.workload,
                       rng=stream(0, "test"), seed=0)  # fmt: skip
     static = StaticPriceCFF(context, layout.prices(vectors, settings.market.price_min, settings.market.price_max))
-    np.testing.assert_allclose(learned, static.quoted_mean_prices)
+    np.testing.assert_allclose(learned, static.quoted_prices.domain_means(substrate))
     assert not np.allclose(learned, [v.mean() for v in vectors])  # not the mean of the action vector

@@ -85,7 +85,7 @@ def test_price_by_load_bins_each_elements_quote_by_its_own_used_share():
     nothing = Embedding(placement=np.array([-1]), paths=(), domain_revenue=np.zeros(2), reason=Reason.NO_NODE_CAPACITY)
     for _ in range(2):  # the same quote twice: means stay, counts double
         recorder.observe(state)
-        recorder.record(request, nothing, 0, state, prices.domain_means(sub), prices)
+        recorder.record(request, nothing, 0, state, prices)
     curve = recorder.summary()["price_by_load"]
     assert curve["used_share_bins"][:3] == [0.0, 0.1, 0.2] and curve["used_share_bins"][-1] == 1.0
     # domain 0: RAM and storage of node 0 unused (bin 0: 3 and 4), CPU half used (bin 5: 2), the link (bin 7: 9)

@@ -249,7 +249,7 @@ class _Checked(Algorithm):
 
     def __init__(self, inner: ExactEmbedding) -> None:
         self.inner = inner
-        self.quoted_mean_prices = inner.quoted_mean_prices
+        self.quoted_prices = inner.quoted_prices
 
     def decide(self, request, state):
         embedding = self.inner.decide(request, state)
@@ -278,7 +278,7 @@ def test_ilp_runs_online_and_returns_every_resource():
     assert set(counts) <= {"optimal", "feasible", "infeasible", "timeout"}
     assert counts["optimal"] > 0
     assert recorder.count == len(requests)
-    assert algorithm.quoted_mean_prices.shape == (sub.num_domains,)
+    assert algorithm.quoted_prices.domain_means(sub).shape == (sub.num_domains,)
     state = market.state
     assert np.array_equal(state.node_residual, sub.node_capacity)
     assert np.array_equal(state.arc_residual, sub.arc_bandwidth)

@@ -265,7 +265,6 @@ class AnnealedPlacement(Algorithm):
         self.settings = settings
         self.prices = static_domain_prices(context) if prices is None else prices
         self.quoted_prices = self.prices
-        self.quoted_mean_prices = self.prices.domain_means(context.substrate)
         self._weights = ArcWeights(self.prices, context.substrate.arc_link)
         self._order = tie_order(context.substrate, context.market.tie_break)
 
@@ -351,7 +350,6 @@ class AnnealedPrices(Algorithm):
         self.settings = settings
         m = context.market
         self.node0, self.link0 = domain_price_vectors(static_domain_prices(context), context.substrate, m.price_min)
-        self.quoted_mean_prices = None
 
     def _embed(
         self, request: Request, state: SubstrateState, node: np.ndarray, link: np.ndarray
@@ -391,7 +389,6 @@ class AnnealedPrices(Algorithm):
                 temperature *= cfg.cooling
         _, prices, embedding = best
         self.quoted_prices = prices
-        self.quoted_mean_prices = prices.domain_means(c.substrate)
         return embedding
 
 

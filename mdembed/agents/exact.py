@@ -52,7 +52,6 @@ class ExactEmbedding(Algorithm):
         self.settings = settings
         self.status_counts: Counter[str] = Counter()
         self.quoted_prices = self.prices
-        self.quoted_mean_prices = self.prices.domain_means(context.substrate)
 
     def decide(self, request: Request, state: SubstrateState) -> Embedding:
         result = milp_embed(

@@ -120,7 +120,6 @@ class LoadFollowingPrices(Algorithm):
 
     def decide(self, request: Request, state: SubstrateState) -> Embedding:
         embedding, self.quoted_prices = self.pricing.embed(self.quotes(state), request, state)
-        self.quoted_mean_prices = self.quoted_prices.domain_means(self.context.substrate)
         return embedding
 
 

@@ -37,5 +37,4 @@ class PolicyPricing(LearningAlgorithm):
         obs = self.layout.stack(pricing.observations(pricing.tensor(request), state))
         vectors = pricing.vectors(self.learner.act(obs, explore=False))
         embedding, self.quoted_prices = pricing.embed(vectors, request, state)
-        self.quoted_mean_prices = self.quoted_prices.domain_means(self.layout.substrate)
         return embedding

@@ -49,9 +49,8 @@ class Context:
 class Algorithm(ABC):
     """Decides the embedding of one request against the current substrate state."""
 
-    #: (D,) each domain's mean quoted price for the last decision, where the algorithm has prices
-    quoted_mean_prices: np.ndarray | None = None
-    #: the price table of the last decision, where the algorithm has one (for each element's price against its load)
+    #: the price table of the last decision, where the algorithm has one: what the metrics take each domain's mean
+    #: quoted price (Prices.domain_means) and each element's price against its load from
     quoted_prices: Prices | None = None
 
     @abstractmethod

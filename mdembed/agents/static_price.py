@@ -20,7 +20,6 @@ class StaticPriceCFF(Algorithm):
         self.prices = prices.clipped(context.market.price_min, context.market.price_max)
         self._weights = ArcWeights(self.prices, context.substrate.arc_link)
         self.quoted_prices = self.prices
-        self.quoted_mean_prices = self.prices.domain_means(context.substrate)
 
     def decide(self, request: Request, state: SubstrateState) -> Embedding:
         c = self.context

@@ -9,7 +9,8 @@ truncated (a time limit, not a terminal state: a learner should bootstrap).
 
 Every agent's ``infos`` entry of a step holds what a runner records about
 the decision: ``accepted``, the ``request``, its ``embedding``, the
-``decision_ns`` the client took, each domain's ``mean_prices``, and the
+``decision_ns`` the client took, each domain's ``mean_prices``, the ``prices``
+table it embedded at, and the
 substrate ``state`` after the allocation (live: read it before the next
 step).
 """
@@ -144,7 +145,6 @@ class MarketEnv(ParallelEnv):
         state = self.occupancy.state
         start = time.perf_counter_ns()
         embedding, prices = self.pricing.embed(vectors, request, state)
-        mean_prices = prices.domain_means(self.substrate)
         decision_ns = time.perf_counter_ns() - start
         self.occupancy.commit(request, embedding)
 
@@ -157,7 +157,8 @@ class MarketEnv(ParallelEnv):
             "request": request,
             "embedding": embedding,
             "decision_ns": decision_ns,
-            "mean_prices": mean_prices,
+            "mean_prices": prices.domain_means(self.substrate),
+            "prices": prices,
             "state": state,
         }
         infos = {a: dict(info) for a in self.agents}

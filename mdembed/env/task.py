@@ -82,7 +82,7 @@ class MarketTrainingTask:
 
     def record(self, losses: Mapping[str, float] | None) -> None:
         info = self._info
-        self.recorder.record(info["request"], info["embedding"], info["decision_ns"], info["state"], info["mean_prices"])
+        self.recorder.record(info["request"], info["embedding"], info["decision_ns"], info["state"], info["prices"])
         if self.position == self.total_steps:
             self.recorder.finish(info["state"])
 
