@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import make_substrate, one_line
+from helpers import crash_step_after, make_substrate, one_line
 
 from mdembed.agents.element_policy import ElementActor, set_linear_rule
 from mdembed.agents.ppo import PPO
@@ -20,6 +20,7 @@ from mdembed.build import make_substrate as build_substrate
 from mdembed.config import MarketSettings, RoutingSettings, WorkloadSettings, settings_from_config
 from mdembed.env.layout import DomainLayout
 from mdembed.env.market import MarketEnv
+from mdembed.env.task import MarketTrainingTask
 from mdembed.errors import ConfigError
 from mdembed.learning.checkpoints import load_checkpoint
 from mdembed.learning.loop import train
@@ -185,22 +186,16 @@ def setup_ppo(extra: list[str] = ()):
     return algorithm.learner, training_task(algorithm, settings), settings
 
 
-def test_ppo_resumes_mid_rollout_exactly(tmp_path):
+def test_ppo_resumes_mid_rollout_exactly(tmp_path, monkeypatch):
     learner, task, settings = setup_ppo(["agent.reward=acceptance"])
     whole, summary = train(learner, task, settings, tmp_path / "whole")
     assert summary["updates"] == 3 and {"learner_approx_kl", "learner_explained_variance"} <= set(whole.columns)
 
     learner, task, settings = setup_ppo(["agent.reward=acceptance"])
-    original_step = task.step
-
-    def crash_after_50(action):
-        if task.position == 50:
-            raise KeyboardInterrupt
-        return original_step(action)
-
-    task.step = crash_after_50
+    crash_step_after(monkeypatch, MarketTrainingTask, 50)
     with pytest.raises(KeyboardInterrupt):
         train(learner, task, settings, tmp_path / "cut")
+    monkeypatch.undo()
     assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["learner"]["filled"] == 8  # step 40: mid-rollout
     learner, task, settings = setup_ppo(["agent.reward=acceptance", "resume=true"])
     resumed, _ = train(learner, task, settings, tmp_path / "cut")

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import crash_step_after
 
 from mdembed.agents.ddpg import DDPG
 from mdembed.learning.protocol import Learner
@@ -147,21 +148,15 @@ def test_resume_under_other_result_settings_names_them(tmp_path):
         train(learner, task, settings, tmp_path)
 
 
-def test_resume_gives_the_uninterrupted_metrics(tmp_path):
+def test_resume_gives_the_uninterrupted_metrics(tmp_path, monkeypatch):
     learner, task, settings = setup()
     whole, _ = train(learner, task, settings, tmp_path / "whole")
 
     learner, task, settings = setup()
-    original_step = task.step
-
-    def crash_after_30(action):
-        if task.position == 30:
-            raise KeyboardInterrupt
-        return original_step(action)
-
-    task.step = crash_after_30
+    crash_step_after(monkeypatch, MarketTrainingTask, 30)
     with pytest.raises(KeyboardInterrupt):
         train(learner, task, settings, tmp_path / "cut")
+    monkeypatch.undo()
     assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["step"] == 25
     learner, task, settings = setup(["resume=true"])
     resumed, summary = train(learner, task, settings, tmp_path / "cut")
