@@ -33,6 +33,7 @@ from mdembed.agents.policy_pricing import PolicyPricing
 from mdembed.agents.registry import Context
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout
 from mdembed.learning.checkpoints import rng_from_tensor, rng_to_tensor
+from mdembed.learning.moments import running_std
 from mdembed.learning.transitions import TransitionBuffer
 
 INVERT_EDGE = 1.05  # bounding=invert inverts gradients at +-this: an output the critic wants at a bound settles
@@ -254,15 +255,9 @@ class DDPG:
         return self.update_slots(self.rng.integers(0, self.buffer.size, size=self.settings.batch_size))
 
     def _track_reward(self, reward: np.ndarray) -> None:
-        """Welford's running moments of each domain's scaled reward, and the std the critic's targets are divided by."""
-        count, mean, m2 = self.reward_moments
-        count += 1
-        delta = reward - mean
-        mean += delta / count
-        m2 += delta * (reward - mean)
-        if count[0] > 1:
-            std = np.sqrt(m2 / (count - 1))
-            self.reward_std.copy_(torch.from_numpy(np.where(std > 1e-8, std, 1.0)[:, None].astype(np.float32)))
+        """Each domain's running std of its scaled reward: what the critic's targets are divided by."""
+        std = running_std(self.reward_moments, reward)
+        self.reward_std.copy_(torch.from_numpy(std[:, None].astype(np.float32)))
 
     def update_slots(self, idx: np.ndarray) -> Mapping[str, float]:
         """:meth:`update` on the transitions in buffer slots ``idx`` (on a GPU, through the captured graph)."""

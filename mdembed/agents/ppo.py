@@ -38,6 +38,7 @@ from mdembed.agents.registry import Context
 from mdembed.env.layout import DomainLayout
 from mdembed.learning.checkpoints import rng_from_tensor, rng_to_tensor
 from mdembed.learning.device import resolve_device
+from mdembed.learning.moments import running_std
 
 BOUND = 0.98  # a normalized mean at |a| >= this lies within 1% of the price range from a bound
 LOG_2PI = math.log(2 * math.pi)
@@ -163,16 +164,10 @@ class PPO:
         return self.update()
 
     def _track_return(self, reward: np.ndarray, done: bool) -> np.ndarray:
-        """Each domain's running standard deviation of its discounted return, updated with ``reward`` (Welford):
-        what rewards are divided by, so the value and the advantages have a scale whatever the reward's unit."""
+        """Each domain's running standard deviation of its discounted return, updated with ``reward``: what rewards
+        are divided by, so the value and the advantages have a scale whatever the reward's unit."""
         self.running_return = self.running_return * self.settings.gamma * (1.0 - float(done)) + reward
-        count, mean, m2 = self.return_moments
-        count += 1
-        delta = self.running_return - mean
-        mean += delta / count
-        m2 += delta * (self.running_return - mean)
-        std = np.sqrt(m2 / np.maximum(count - 1, 1))
-        return np.where(std > 1e-8, std, 1.0)
+        return running_std(self.return_moments, self.running_return)
 
     def advantages(self, reward: torch.Tensor, value: torch.Tensor, next_value: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
         """(D, T) GAE(gamma, lambda) advantages from rewards and value estimates (D, T), done (T,)."""
