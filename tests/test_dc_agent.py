@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy import stats
 
-from mdembed.dc.dqn import DQNAgent, combine, double_dqn_target, epsilon
-from mdembed.dc.env import NUM_ACTIONS, ObservationLayout
+from mdembed.dc.dqn import DQNAgent, combine, double_dqn_target, epsilon, valid_actions
+from mdembed.dc.env import ALLOCATE, NUM_ACTIONS, UNINSTALL, ObservationLayout
 from mdembed.dc.replay import PrioritizedReplay, SumTree, importance_weights
 from mdembed.dc.settings import DCTrainSettings, DQNSettings
 
@@ -85,7 +85,7 @@ def test_dueling_head_mean_advantage_identity():
     q = combine(value, advantage)
     assert q.tolist() == [[1.0, 2.0, 3.0], [-3.0, -3.0, 3.0]]
     # in the real network too: the mean over actions of Q is V, and Q - V has zero mean
-    agent = DQNAgent(LAYOUT, SMALL, seed=0, total_steps=100)
+    agent = DQNAgent(LAYOUT, DQNSettings(**{**SMALL.__dict__, "type_head": False}), seed=0, total_steps=100)
     obs = torch.rand(5, LAYOUT.size)
     features = agent.online.encoder(obs)
     v = agent.online.head.value(features)
@@ -100,6 +100,7 @@ def test_attention_ignores_absent_entities():
     glob, types, chains, pending = LAYOUT.split(obs)
     chains[..., 0] = 0.0  # no chain present: their rows must not matter
     pending[:, 1:, 0] = 0.0  # one pending request present
+    pending[:, 0, 0] = 1.0
     base = agent.online(obs.clone())
     noisy = obs.clone()
     _, _, c2, p2 = LAYOUT.split(noisy)
@@ -157,3 +158,51 @@ def test_save_load_round_trip_gives_identical_q_values(tmp_path):
     assert copy.update() == agent.update()
     assert np.array_equal(copy.q_values(obs), agent.q_values(obs))
     assert [copy.act(o, 0.5) for o in obs] == [agent.act(o, 0.5) for o in obs]
+
+
+def test_n_step_transitions_sum_the_discounted_rewards_and_stop_at_an_episode_start():
+    settings = DQNSettings(**{**SMALL.__dict__, "n_step": 3, "gamma": 0.5, "learning_starts": 10_000})
+    agent = DQNAgent(LAYOUT, settings, seed=0, total_steps=100)
+    states = [np.full(LAYOUT.size, i, dtype=np.float32) for i in range(8)]
+    for i, reward in enumerate([1.0, 2.0, 4.0, 8.0]):  # one episode: s0 -> s1 -> ... -> s4
+        agent.observe(states[i], i, reward, states[i + 1], False)
+    assert agent.replay.size == 2  # (s0, 3 rewards, s3) and (s1, 3 rewards, s4); s2 and s3 wait for more
+    assert agent.replay.reward[:2].tolist() == [1.0 + 0.5 * 2.0 + 0.25 * 4.0, 2.0 + 0.5 * 4.0 + 0.25 * 8.0]
+    assert agent.replay.next_obs[0, 0] == 3 and agent.replay.next_obs[1, 0] == 4
+    agent.observe(states[6], 6, 16.0, states[7], False)  # a new episode (s6 is not s4): s2 and s3 are dropped
+    assert agent.replay.size == 2 and len(agent.pending) == 1
+    agent.observe(states[7], 7, 32.0, states[0], True)  # a terminal step: the waiting returns end there
+    assert agent.replay.size == 4
+    assert agent.replay.reward[2:4].tolist() == [16.0 + 0.5 * 32.0, 32.0] and agent.replay.done[2:4].tolist() == [1.0, 1.0]
+
+
+def test_masked_agents_never_pick_an_invalid_action():
+    from mdembed.dc.env import DataCentreEnv
+    from mdembed.dc.settings import DataCentreSettings, DCWorkloadSettings
+
+    dc = DataCentreSettings(initial_instances=(3, 1, 0, 0, 1), capacity=(26.0, 224.0, 48_000.0))  # 24 cores held: 2 left
+    env = DataCentreEnv(dc, DCWorkloadSettings(), 10, LAYOUT.max_chains, LAYOUT.max_pending)
+    obs, _ = env.reset(seed=0)
+    valid = valid_actions(LAYOUT, torch.as_tensor(obs)[None])[0].numpy()
+    by_hand = [env.can_allocate(k) if op == ALLOCATE else env.can_uninstall(k) if op == UNINSTALL else True
+               for k in range(5) for op in range(3)]  # fmt: skip
+    assert valid.tolist() == by_hand and by_hand.count(False) == 6  # allocate: only type 3 fits; uninstall: 0, 1, 4
+    masked = DQNAgent(LAYOUT, DQNSettings(**{**SMALL.__dict__, "mask_invalid": True}), seed=0, total_steps=10)
+    assert all(by_hand[masked.epsilon_greedy(obs, eps)] for eps in (0.0, 1.0) for _ in range(200))
+    assert np.isneginf(masked.q_values(obs)[~valid]).all() and np.isfinite(masked.q_values(obs)[valid]).all()
+
+
+def test_the_type_head_gives_each_type_its_advantages_from_one_shared_network():
+    agent = DQNAgent(LAYOUT, SMALL, seed=0, total_steps=100)  # type_head: the default
+    features = torch.rand(3, agent.online.encoder.out_dim)
+    q = agent.online.head(features)
+    torch.testing.assert_close(q.mean(dim=1, keepdim=True), agent.online.head.value(features))
+    dim = SMALL.embed_dim
+    swapped = features.clone()  # exchange the tokens of types 1 and 3: their three advantages exchange too
+    swapped[:, 2 * dim + dim : 2 * dim + 2 * dim], swapped[:, 2 * dim + 3 * dim : 2 * dim + 4 * dim] = \
+        features[:, 2 * dim + 3 * dim : 2 * dim + 4 * dim], features[:, 2 * dim + dim : 2 * dim + 2 * dim]
+    advantage = q - agent.online.head.value(features)
+    advantage_swapped = agent.online.head(swapped) - agent.online.head.value(swapped)
+    torch.testing.assert_close(advantage_swapped[:, 3:6], advantage[:, 9:12])
+    torch.testing.assert_close(advantage_swapped[:, 9:12], advantage[:, 3:6])
+    torch.testing.assert_close(advantage_swapped[:, [0, 1, 2, 6, 7, 8, 12, 13, 14]], advantage[:, [0, 1, 2, 6, 7, 8, 12, 13, 14]])

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -14,6 +15,7 @@ import torch
 from helpers import crash_step_after
 
 from mdembed.dc.env import DataCentreEnv
+from mdembed.dc.experiment import POLICIES
 from mdembed.dc.settings import DCSettings, dc_settings_from_config
 from mdembed.errors import ConfigError, MdembedError
 from mdembed.run import compose, run
@@ -77,7 +79,7 @@ def test_run_trains_evaluates_and_writes_its_files(trained):
     assert train.steps.tolist() == [100, 200, 300, 400]
     assert train.epsilon.tolist() == [1.0, 0.8, 0.5, 0.2]  # one episode per phase at 4 episodes
     assert train.phase_name.tolist() == ["exploration", "balanced", "exploitation", "fine_tuning"]
-    for policy in ("dqn", "autoscaler"):
+    for policy in POLICIES:
         rows = metrics[(metrics.phase == "eval") & (metrics.policy == policy)]
         assert rows.steps.tolist() == [100, 200]
         assert rows.acceptance_rate.between(0, 1).all() and rows.resource_utilization.between(0, 1).all()
@@ -87,8 +89,13 @@ def test_run_trains_evaluates_and_writes_its_files(trained):
         assert s["served"] == rows.served.sum() and s["dropped"] == rows.dropped.sum()
         assert s["resource_utilization"] == pytest.approx(rows.resource_utilization.mean())
         assert s["e2e_delay_ms_p95"] >= s["e2e_delay_ms_mean"] > 0
-    # both policies saw the same held-out requests
-    assert summary["dqn"]["arrived"] == summary["autoscaler"]["arrived"]
+    # every policy saw the same held-out requests
+    assert len({summary[p]["arrived"] for p in POLICIES}) == 1 and summary["dqn"]["arrived"] > 0
+    assert summary["conditions"] == {"step_s": 1.0, "boot_s": 30.0, "boot_steps": 30, "arrival_rate": 0.4,
+                                     "rate_amplitude": 0.6, "rate_period_s": 600.0}  # fmt: skip
+    assert train[["loss", "q_mean", "td_abs", "grad_norm"]].iloc[1:].notna().all().all()  # the diagnostics per window
+    shares = metrics[["allocate_share", "uninstall_share", "wait_share"]].sum(axis=1)
+    assert np.allclose(shares, 1.0)
     assert summary["environment"]["cpu_capability"]  # the DQN ran on torch's CPU kernels: which ones is recorded
     assert summary["training"]["updates"] == (400 - 50) // 2 + 1
     assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
@@ -100,7 +107,7 @@ def test_same_seed_same_metrics_other_seed_other_metrics(trained, tmp_path):
     out, summary = trained
     again = run(compose(TINY), tmp_path / "again")
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again" / "metrics.csv"), pd.read_csv(out / "metrics.csv"), check_exact=True)
-    assert again["dqn"] == summary["dqn"] and again["autoscaler"] == summary["autoscaler"]
+    assert all(again[p] == summary[p] for p in POLICIES)
     other = run(compose(TINY + ["seed=1"]), tmp_path / "other")
     assert other["autoscaler"] != summary["autoscaler"]
 
@@ -180,7 +187,7 @@ def test_command_line_end_to_end_and_a_corrupt_checkpoint(trained, tmp_path):
     result = subprocess.run([*args, "keep_checkpoint=true", f"hydra.run.dir={tmp_path / 'ok'}"], capture_output=True, text=True,
                             timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1].startswith("dc_provisioning seed 0: acceptance dqn ")  # after the progress lines
+    assert result.stdout.splitlines()[-1].startswith("dc_provisioning seed 0, boot 30 s: dqn ")  # after the progress lines
     assert (tmp_path / "ok" / "summary.json").is_file()
     broken = tmp_path / "broken"
     (broken / "checkpoints").mkdir(parents=True)  # an interrupted run whose checkpoint was cut short

@@ -56,7 +56,7 @@ GROUP = ["algorithm", "variant", "arrival_rate"]
 AXES = ("seed", "workload.arrival_rate", "algorithm")  # the overrides a sweep varies over seeds and loads
 PAIR_KEY = ["arrival_rate", "seed", "topology"]  # two jobs with these equal ran the same workload
 DEFAULT_BASELINE = "cff_3d"  # the paired comparison's baseline when the directory holds it
-DC_POLICIES = ("dqn", "autoscaler")
+DC_POLICIES = ("dqn", "autoscaler", "predictive", "static_mean", "static_peak")  # runs before issue 25 hold the first two
 DC_METRICS = ("acceptance_rate", "sla_violation_rate", "resource_utilization", "instance_efficiency", "e2e_delay_ms_mean",
               "e2e_delay_ms_p95", "instances", "reward_per_step")  # fmt: skip
 
@@ -168,7 +168,9 @@ def check_summary(summary: dict[str, Any]) -> str:
                 raise LeftOut(f"summary.json's {key} is {summary[key]!r}, not a list (one value per domain)")
             _check_metrics(dict(enumerate(summary[key])), range(len(summary[key])), key)
     elif scenario == DC_SCENARIO:
-        for policy in DC_POLICIES:
+        for policy in (p for p in DC_POLICIES if p in summary):
+            if not isinstance(summary[policy], dict):
+                raise LeftOut(f"summary.json's {policy} is {summary[policy]!r}, not a table of metrics")
             _check_metrics(summary[policy], DC_METRICS, f"{policy}.")
     bad = next(((key, v) for key, v in leaves(summary) if isinstance(v, float) and not math.isfinite(v)), None)
     if bad is not None:
@@ -344,23 +346,39 @@ def paired(jobs: pd.DataFrame, baseline: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def boot_delay(summary: dict[str, Any]) -> float:
+    """The boot delay (s) a data-centre run was made with; NaN for a run from before it was recorded."""
+    return float(summary.get("conditions", {}).get("boot_s", math.nan))
+
+
 def aggregate_dc(summaries: list[dict[str, Any]]) -> pd.DataFrame:
-    """Per metric of the held-out evaluation: each policy's mean and 95% interval over the runs, and the mean
-    difference DQN - autoscaler paired by run (both policies see the run's same workload)."""
+    """Per boot delay and metric of the held-out evaluation: each policy's mean and 95% interval over the runs,
+    and the mean difference DQN - each rule paired by run (every policy sees the run's same workload).
+
+    Runs of one boot delay must not repeat a seed (they would count one workload twice): that is an error."""
     out = []
-    for metric in DC_METRICS:
-        values = {p: pd.Series([s[p].get(metric) for s in summaries], dtype=float) for p in DC_POLICIES}
-        for policy in DC_POLICIES:
-            out.append({"policy": policy, "metric": metric, **mean_interval(values[policy])})
-        out.append({"policy": "dqn - autoscaler", "metric": metric, **mean_interval(values["dqn"] - values["autoscaler"])})
-    table = pd.DataFrame(out)
-    table.insert(0, "seeds", " ".join(str(s["seed"]) for s in sorted(summaries, key=lambda s: s["seed"])))
-    return table
+    groups = pd.Series(range(len(summaries)), index=[boot_delay(s) for s in summaries], dtype=int)
+    for boot, index in groups.groupby(level=0, dropna=False, sort=True):
+        runs = [summaries[i] for i in index]
+        seeds = sorted(s["seed"] for s in runs)
+        if len(set(seeds)) < len(seeds):
+            raise MdembedError(f"two data-centre runs with boot delay {boot:g} s have the same seed: aggregate them apart")
+        policies = [p for p in DC_POLICIES if all(p in s for s in runs)]
+        for metric in DC_METRICS:
+            values = {p: pd.Series([s[p].get(metric) for s in runs], dtype=float) for p in policies}
+            for policy in policies:
+                out.append({"boot_s": boot, "policy": policy, "metric": metric, **mean_interval(values[policy]),
+                            "seeds": " ".join(map(str, seeds))})  # fmt: skip
+            for rule in policies[1:]:
+                out.append({"boot_s": boot, "policy": f"dqn - {rule}", "metric": metric,
+                            **mean_interval(values["dqn"] - values[rule]), "seeds": " ".join(map(str, seeds))})  # fmt: skip
+    return pd.DataFrame(out)
 
 
 def _print_dc(table: pd.DataFrame, runs: int, path: Path) -> None:
-    wide = table.pivot_table(index="metric", columns="policy", values="mean", sort=False)
-    print(wide.round(4).to_string())
+    wide = table.pivot_table(index=["boot_s", "metric"], columns="policy", values="mean", sort=False, dropna=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(wide.round(4).to_string())
     print(f"{runs} data-centre runs -> {path}")
 
 

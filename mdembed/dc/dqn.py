@@ -8,20 +8,32 @@ with a key padding mask for absent chains and requests, then a feed-forward
 layer, each with a residual connection and layer norm) mixes them. The
 features are the global token, the mean over present tokens and the five
 type tokens (each action belongs to one type). A dueling head gives
-``Q = V + A - mean(A)``.
+``Q = V + A - mean(A)``: the value from all the features; the advantages
+from all of them too (``type_head: false``), or, with ``type_head``, each
+type's three from one small network shared by the types, applied to that
+type's token with the global token and the mean (a type's allocate then
+means the same thing whichever type it is: what it learns for one type
+carries to the others).
 
-Learning: double DQN targets ``r + gamma (1 - terminated) Q_target(s',
-argmax_a Q_online(s', a))`` (episode ends are truncations and keep
-bootstrapping), a Huber loss weighted by prioritized replay's importance
-weights, priorities set to the new |TD errors|, the target network copied
-every ``target_update_every`` steps, beta annealed linearly from
-``beta_start`` to 1 over the training steps.
+Learning: double DQN targets over ``n_step`` steps, ``R + gamma^n (1 -
+terminated) Q_target(s', argmax_a Q_online(s', a))`` with R the discounted
+sum of the n rewards (episode ends are truncations and keep bootstrapping),
+a Huber loss weighted by prioritized replay's importance weights, priorities
+set to the new |TD errors|, the target network copied every
+``target_update_every`` steps, beta annealed linearly from ``beta_start`` to
+1 over the training steps.
+
+With ``mask_invalid`` the agent never picks an action the observation marks
+invalid (allocate where the instance does not fit, uninstall where no
+instance is idle): not greedily, not when exploring, not in the target's
+argmax. Waiting is always valid.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -30,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mdembed import memory
-from mdembed.dc.env import NUM_ACTIONS, ObservationLayout
+from mdembed.dc.env import ALLOCATE, NUM_ACTIONS, UNINSTALL, ObservationLayout
 from mdembed.dc.replay import PrioritizedReplay
 from mdembed.dc.settings import NUM_TYPES, DCTrainSettings, DQNSettings
 from mdembed.errors import ConfigError
@@ -86,14 +98,45 @@ def combine(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
     return value + advantage - advantage.mean(dim=-1, keepdim=True)
 
 
+class TypeDuelingHead(nn.Module):
+    """Features -> Q-values, with each type's advantages from one network shared by the types."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.value = nn.Sequential(nn.Linear((2 + NUM_TYPES) * dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.advantage = nn.Sequential(nn.Linear(3 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 3))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        shared = features[:, : 2 * self.dim]  # the global token and the mean over tokens
+        types = features[:, 2 * self.dim :].reshape(-1, NUM_TYPES, self.dim)
+        per_type = torch.cat([types, shared[:, None].expand(-1, NUM_TYPES, -1)], dim=-1)
+        return combine(self.value(features), self.advantage(per_type).flatten(1))  # action 3 k + op
+
+
 class QNetwork(nn.Module):
     def __init__(self, layout: ObservationLayout, settings: DQNSettings) -> None:
         super().__init__()
         self.encoder = AttentionEncoder(layout, settings.embed_dim, settings.heads)
-        self.head = DuelingHead(self.encoder.out_dim, settings.hidden, NUM_ACTIONS)
+        if settings.type_head:
+            self.head: nn.Module = TypeDuelingHead(settings.embed_dim, settings.hidden)
+        else:
+            self.head = DuelingHead(self.encoder.out_dim, settings.hidden, NUM_ACTIONS)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(obs))
+
+
+CAN_ALLOCATE, CAN_UNINSTALL = 9, 10  # the columns of a type's row in the observation that say which actions are valid
+
+
+def valid_actions(layout: ObservationLayout, obs: torch.Tensor) -> torch.Tensor:
+    """(B, 15) booleans: which actions the observations mark valid (the valid-action columns of each type's row)."""
+    types = layout.split(obs)[1]
+    valid = torch.ones(*obs.shape[:-1], NUM_TYPES, 3, dtype=torch.bool, device=obs.device)
+    valid[..., ALLOCATE] = types[..., CAN_ALLOCATE] > 0.5
+    valid[..., UNINSTALL] = types[..., CAN_UNINSTALL] > 0.5
+    return valid.flatten(-2)
 
 
 def double_dqn_target(
@@ -170,6 +213,8 @@ class DQNAgent:
         train: DCTrainSettings | None = None, device: torch.device | str = "cpu",
     ) -> None:  # fmt: skip
         self.layout = layout
+        self.pending: deque[tuple[np.ndarray, int, float]] = deque()  # the last n steps, until their n-step return is known
+        self.last_next_obs: np.ndarray | None = None
         self.settings = settings
         self.train = train
         self.total_steps = max(1, total_steps)
@@ -193,10 +238,16 @@ class DQNAgent:
         return s.beta_start + (1.0 - s.beta_start) * min(1.0, self.steps / self.total_steps)
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
-        """(15,) Q-values of one observation, or (B, 15) of a batch."""
+        """(15,) Q-values of one observation, or (B, 15) of a batch; -inf where an action is masked as invalid."""
         with torch.no_grad():
             x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-            return self.online(x.reshape(-1, x.shape[-1])).cpu().numpy().reshape(*obs.shape[:-1], NUM_ACTIONS)
+            x = x.reshape(-1, x.shape[-1])
+            return self._masked(self.online(x), x).cpu().numpy().reshape(*obs.shape[:-1], NUM_ACTIONS)
+
+    def _masked(self, q: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        if not self.settings.mask_invalid:
+            return q
+        return q.masked_fill(~valid_actions(self.layout, obs), -math.inf)
 
     @property
     def exploration(self) -> float:
@@ -212,39 +263,65 @@ class DQNAgent:
     def epsilon_greedy(self, obs: np.ndarray, eps: float) -> int:
         """A random action with probability ``eps``, else the greedy one."""
         if eps > 0 and self.rng.random() < eps:
-            return int(self.rng.integers(NUM_ACTIONS))
+            if not self.settings.mask_invalid:
+                return int(self.rng.integers(NUM_ACTIONS))
+            valid = np.flatnonzero(valid_actions(self.layout, torch.as_tensor(obs).reshape(1, -1))[0].numpy())
+            return int(valid[self.rng.integers(len(valid))])
         return int(self.q_values(obs).argmax())
 
     def observe(
         self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool
     ) -> dict[str, float] | None:
-        """Store a transition; update every ``update_every`` steps once learning has started. The loss, if updated."""
+        """Store a transition (as an n-step one once its n rewards are known); update every ``update_every`` steps once
+        learning has started. The update's diagnostics, if updated.
+
+        A transition whose ``obs`` is not the last one's ``next_obs`` starts a new episode: the steps still waiting
+        for their n rewards are dropped (at most n - 1 per episode), so no return runs across two episodes."""
         s = self.settings
-        self.replay.add(obs, action, reward, next_obs, terminated)
+        if self.last_next_obs is not None and not np.array_equal(obs, self.last_next_obs):
+            self.pending.clear()
+        self.pending.append((obs, action, reward))
+        if terminated:  # no bootstrap: each waiting step's return ends here
+            while self.pending:
+                first, first_action, _ = self.pending[0]
+                self.replay.add(first, first_action, self._n_step_return(), next_obs, True)
+                self.pending.popleft()
+        elif len(self.pending) == s.n_step:
+            first, first_action, _ = self.pending[0]
+            self.replay.add(first, first_action, self._n_step_return(), next_obs, False)
+            self.pending.popleft()
+        self.last_next_obs = None if terminated else next_obs
         self.steps += 1
         losses = None
         if self.steps >= s.learning_starts and self.replay.size >= s.batch_size and self.steps % s.update_every == 0:
-            losses = {"loss": self.update()}
+            losses = self.update()
         if self.steps % s.target_update_every == 0:
             self.target.load_state_dict(self.online.state_dict())
         return losses
+
+    def _n_step_return(self) -> float:
+        gamma = self.settings.gamma
+        return float(sum(gamma**i * r for i, (_, _, r) in enumerate(self.pending)))
 
     def diagnostics(self) -> dict[str, float]:
         """Updates so far, the last TD loss (None before the first update) and the importance-sampling exponent beta."""
         return {"updates": self.updates, "loss": self.last_loss if self.updates else None, "beta": self.beta}
 
-    def update(self) -> float:
+    def update(self) -> dict[str, float]:
+        """One gradient step on a prioritized batch: its TD loss, mean Q of the sampled actions, mean |TD error| and the
+        gradient norm before clipping (the window's diagnostics)."""
         s = self.settings
         batch, idx = self.replay.sample(s.batch_size, self.beta, self.rng)
         q = self.online(batch["obs"]).gather(1, batch["action"][:, None]).squeeze(1)
         with torch.no_grad():
-            target = double_dqn_target(batch["reward"], batch["done"], self.online(batch["next_obs"]),
-                                       self.target(batch["next_obs"]), s.gamma)  # fmt: skip
+            next_online = self._masked(self.online(batch["next_obs"]), batch["next_obs"])
+            target = double_dqn_target(batch["reward"], batch["done"], next_online, self.target(batch["next_obs"]),
+                                       s.gamma**s.n_step)  # fmt: skip
         td = q - target
         loss = (batch["weights"] * F.smooth_l1_loss(q, target, reduction="none")).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.online.parameters(), s.grad_clip)
+        grad_norm = float(nn.utils.clip_grad_norm_(self.online.parameters(), s.grad_clip))
         self.optimizer.step()
         errors = td.detach().cpu().numpy()
         value = float(loss.item())
@@ -253,7 +330,7 @@ class DQNAgent:
         self.replay.update_priorities(idx, errors)
         self.updates += 1
         self.last_loss = value
-        return value
+        return {"loss": value, "q_mean": float(q.detach().mean()), "td_abs": float(np.abs(errors).mean()), "grad_norm": grad_norm}
 
     # --- checkpoints ----------------------------------------------------------
 
@@ -269,6 +346,8 @@ class DQNAgent:
             "torch_rng": torch.get_rng_state(),
             "obs_dim": self.layout.size,
             "replay": self.replay.state_dict(),
+            "n_step_pending": [(torch.as_tensor(o), a, r) for o, a, r in self.pending],
+            "last_next_obs": None if self.last_next_obs is None else torch.as_tensor(self.last_next_obs),
         }
 
     def _check_size(self, state: dict[str, Any]) -> None:
@@ -286,6 +365,9 @@ class DQNAgent:
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         self.replay.load_state_dict(state["replay"])
+        self.pending = deque((o.numpy(), int(a), float(r)) for o, a, r in state.get("n_step_pending", []))
+        last = state.get("last_next_obs")
+        self.last_next_obs = None if last is None else last.numpy()
 
     def policy_state_dict(self) -> dict[str, Any]:
         """The online Q-network alone: the greedy policy needs nothing else."""

@@ -1,10 +1,10 @@
 """One data centre provisioning VNF instances for SFC requests, as a ``gymnasium.Env`` (DESIGN 7).
 
-Time is discrete: one step is ``step_ms`` of wall-clock time and one
-decision. Within ``step(action)``, in this order:
+Time is discrete: one step is ``step_s`` seconds and one decision (DESIGN
+7, "Time scale"). Within ``step(action)``, in this order:
 
 1. The action: ``action = 3 * type + op`` with op 0 allocate (start an
-   instance; it serves after ``boot_steps``), 1 uninstall (remove a running
+   instance; it serves ``boot_s`` later, in whole steps), 1 uninstall (remove a running
    instance), 2 wait. Allocate is invalid when the instance's CPU, memory or
    bandwidth footprint does not fit in what the DC has left; uninstall is
    invalid when the type has no idle instance (the type's load would not fit
@@ -19,12 +19,15 @@ decision. Within ``step(action)``, in this order:
    capacity for the request's bandwidth (instances of a type share its load:
    a type's free capacity is running instances x instance capacity - load).
    Its end-to-end delay is queueing + processing: queueing = steps waited x
-   ``step_ms``; processing = sum over the chain's types of
+   the step's length; processing = sum over the chain's types of
    ``processing_ms * (1 + load share of the type once it carries the chain)``.
    A served chain within its latency budget is *satisfied*; over it, an
    *SLA violation*.
 5. Dropping: a pending request whose queueing at the next step would reach
-   its latency budget is dropped.
+   its latency budget is dropped. With steps of a second and budgets of tens
+   of milliseconds, a request is served in the step it arrives or dropped (a
+   loss system, as flow admission is); with steps of milliseconds it may
+   wait a few steps for capacity.
 
 Reward (DESIGN 7), each term counted from this step's events:
 ``+2.0 x satisfied - 1.5 x dropped - 1.0 x invalid - 0.5 x unnecessary
@@ -33,10 +36,15 @@ with resource efficiency = load carried / capacity of the running instances
 (0 when none runs). Priority orders service; it does not scale the reward.
 
 The observation is one fixed-size Box holding entity tables, unpacked by
-:class:`ObservationLayout`: a global row (free DC resources, time of the
-arrival cycle, queue sizes, efficiency), one row per VNF type, up to
+:class:`ObservationLayout`: a global row (free DC resources, time within the
+arrival cycle, queue sizes, efficiency, the recent arrival rate), one row
+per VNF type (instances running and booting, how soon the next one is
+ready, load, free capacity, pending, recent and recently unmet demand,
+footprint, which actions are valid), up to
 ``max_chains`` active-chain rows and up to ``max_pending`` pending-request
 rows, each row of the last two with a presence flag in its first column.
+What an operator sees, nothing from the future: "recent" values are
+exponential moving averages over about ``1 / RECENT`` steps.
 Episodes never terminate; they are truncated after ``max_steps``.
 """
 
@@ -50,7 +58,7 @@ import gymnasium as gym
 import numpy as np
 
 from mdembed.dc.settings import NUM_TYPES, DataCentreSettings, DCWorkloadSettings
-from mdembed.dc.workload import SFCRequest, arrivals
+from mdembed.dc.workload import SFCRequest, arrival_rate, arrivals, mean_service_steps
 from mdembed.seeding import stream
 
 ALLOCATE, UNINSTALL, WAIT = 0, 1, 2
@@ -59,6 +67,7 @@ NUM_ACTIONS = 3 * NUM_TYPES
 REWARD = {"satisfied": 2.0, "dropped": -1.5, "invalid": -1.0, "unnecessary_uninstall": -0.5,
           "efficient": 0.3, "sla_violations": -0.8}  # fmt: skip
 OBS_LOW, OBS_HIGH = -1.0, 10.0  # every feature is clipped into this range
+RECENT = 0.1  # weight of the newest step in the observation's moving averages (about the last 10 steps)
 
 
 def decode(action: int) -> tuple[int, int]:
@@ -72,8 +81,8 @@ class ObservationLayout:
 
     max_chains: int
     max_pending: int
-    global_dim: int = 8
-    type_dim: int = 11 + NUM_TYPES
+    global_dim: int = 9
+    type_dim: int = 14 + NUM_TYPES
     chain_dim: int = 5 + NUM_TYPES
     pending_dim: int = 6 + NUM_TYPES
 
@@ -130,6 +139,10 @@ class DataCentreEnv(gym.Env):
         self.instance_capacity = np.asarray(dc.instance_capacity_mbps, dtype=np.float64)
         self.processing_ms = np.asarray(dc.processing_ms, dtype=np.float64)
         self.max_instances = np.floor((self.capacity / self.footprint).min(axis=1))  # of one type, alone in the DC
+        self.boot_steps = dc.boot_steps
+        self.step_ms = dc.step_ms
+        self.service_steps = mean_service_steps(workload, dc.step_s)
+        self.mean_arrivals = workload.arrival_rate * dc.step_s  # requests per step, over a cycle
         self._clear()
 
     # --- state ------------------------------------------------------------------
@@ -143,6 +156,10 @@ class DataCentreEnv(gym.Env):
         self.load = np.zeros(NUM_TYPES)  # Mbit/s carried per type
         self.chains: list[Chain] = []
         self.pending: list[SFCRequest] = []
+        self.unmet = np.zeros(NUM_TYPES)  # Mbit/s per type of the requests dropped in the last step
+        self.recent_arrivals = self.mean_arrivals  # moving averages (RECENT) of requests per step,
+        self.recent_demand = np.zeros(NUM_TYPES)  #   of Mbit/s arriving per type
+        self.recent_unmet = np.zeros(NUM_TYPES)  #   and of Mbit/s dropped per type
         self.last_info: dict[str, Any] = {}
 
     def booting_counts(self) -> np.ndarray:
@@ -150,6 +167,18 @@ class DataCentreEnv(gym.Env):
         for _, k in self.booting:
             counts[k] += 1
         return counts
+
+    def ready_in(self) -> np.ndarray:
+        """Steps until the next booting instance of each type serves (0 where none boots)."""
+        out = np.zeros(NUM_TYPES)
+        for ready, k in self.booting:
+            wait = ready - self.t
+            out[k] = wait if out[k] == 0 else min(out[k], wait)
+        return out
+
+    def expected_arrivals(self, step: float) -> float:
+        """Mean requests arriving in ``step`` (the known cycle: an operator's daily profile)."""
+        return arrival_rate(self.workload, step, self.dc.step_s)
 
     def instances(self) -> np.ndarray:
         """Installed instances per type, running or booting (both hold DC resources)."""
@@ -200,7 +229,7 @@ class DataCentreEnv(gym.Env):
         counts = dict.fromkeys(REWARD, 0)
         if op == ALLOCATE:
             if self.can_allocate(k):
-                self.booting.append((self.t + self.dc.boot_steps, k))
+                self.booting.append((self.t + self.boot_steps, k))
             else:
                 counts["invalid"] += 1
         elif op == UNINSTALL:
@@ -226,18 +255,26 @@ class DataCentreEnv(gym.Env):
         self.chains = staying
         if not staying:
             self.load[:] = 0.0  # no rounding residue once everything has left
-        new = arrivals(self.workload, self.t, self.next_id, self.np_random)
+        new = arrivals(self.workload, self.t, self.next_id, self.np_random, self.dc.step_s)
         self.next_id += len(new)
         self.pending.extend(new)
+        demand = np.zeros(NUM_TYPES)
+        for r in new:
+            demand[list(r.types)] += r.bandwidth_mbps
 
         delays = self._serve(counts)
         waiting = []
+        self.unmet = np.zeros(NUM_TYPES)
         for r in self.pending:
-            if (self.t + 1 - r.arrival) * self.dc.step_ms >= r.budget_ms:
+            if (self.t + 1 - r.arrival) * self.step_ms >= r.budget_ms:
                 counts["dropped"] += 1
+                self.unmet[list(r.types)] += r.bandwidth_mbps
             else:
                 waiting.append(r)
         self.pending = waiting
+        self.recent_arrivals += RECENT * (len(new) - self.recent_arrivals)
+        self.recent_demand += RECENT * (demand - self.recent_demand)
+        self.recent_unmet += RECENT * (self.unmet - self.recent_unmet)
         efficiency = self.efficiency()
         counts["efficient"] = int(efficiency > self.dc.efficiency_threshold)
         reward = float(sum(REWARD[key] * n for key, n in counts.items()))
@@ -271,7 +308,7 @@ class DataCentreEnv(gym.Env):
             free[types] -= r.bandwidth_mbps
             share = self.load[types] / (self.running[types] * self.instance_capacity[types])
             processing = float((self.processing_ms[types] * (1.0 + share)).sum())
-            e2e = (self.t - r.arrival) * self.dc.step_ms + processing
+            e2e = (self.t - r.arrival) * self.step_ms + processing
             counts["satisfied" if e2e <= r.budget_ms else "sla_violations"] += 1
             self.chains.append(Chain(r, r.service_steps, e2e))
             served.add(r.id)
@@ -285,10 +322,10 @@ class DataCentreEnv(gym.Env):
     def observation(self) -> np.ndarray:
         lay = self.layout
         w = self.workload
-        phase = 2.0 * math.pi * self.t / w.rate_period
+        phase = 2.0 * math.pi * self.t * self.dc.step_s / w.rate_period_s
         free = 1.0 - self.used_resources() / self.capacity
         glob = [*free, math.sin(phase), math.cos(phase), len(self.pending) / lay.max_pending,
-                len(self.chains) / lay.max_chains, self.efficiency()]  # fmt: skip
+                len(self.chains) / lay.max_chains, self.efficiency(), self.recent_arrivals / self.mean_arrivals]  # fmt: skip
 
         booting = self.booting_counts()
         demand = self.pending_demand()
@@ -307,21 +344,24 @@ class DataCentreEnv(gym.Env):
         types[:, 6:9] = self.footprint / self.capacity
         types[:, 9] = [self.can_allocate(k) for k in range(NUM_TYPES)]
         types[:, 10] = [self.can_uninstall(k) for k in range(NUM_TYPES)]
-        types[:, 11:] = np.eye(NUM_TYPES)
+        types[:, 11] = self.ready_in() / max(1, self.boot_steps)
+        types[:, 12] = self.recent_demand / cap
+        types[:, 13] = self.recent_unmet / cap
+        types[:, 14:] = np.eye(NUM_TYPES)
 
         bw_max = w.bandwidth_mbps[1]
         budget_max = w.latency_budget_ms[1]
         chains = np.zeros((lay.max_chains, lay.chain_dim))
         for i, c in enumerate(reversed(self.chains[-lay.max_chains :])):
             r = c.request
-            chains[i, :5] = (1.0, c.remaining / (2.0 * w.mean_service_steps), c.e2e_ms / r.budget_ms,
+            chains[i, :5] = (1.0, c.remaining / (2.0 * self.service_steps), c.e2e_ms / r.budget_ms,
                              r.bandwidth_mbps / bw_max, r.priority / w.priorities)  # fmt: skip
             chains[i, 5:] = r.mask
         pending = np.zeros((lay.max_pending, lay.pending_dim))
         free_cap = self.free_capacity()
         order = sorted(self.pending, key=lambda r: (-r.priority, r.arrival, r.id))[: lay.max_pending]
         for i, r in enumerate(order):
-            waited = (self.t - r.arrival) * self.dc.step_ms
+            waited = (self.t - r.arrival) * self.step_ms
             feasible = float((free_cap[list(r.types)] >= r.bandwidth_mbps).all())
             pending[i, :6] = (1.0, waited / r.budget_ms, (r.budget_ms - waited) / budget_max, r.bandwidth_mbps / bw_max,
                               r.priority / w.priorities, feasible)  # fmt: skip

@@ -2,8 +2,10 @@
 
 :func:`run_dc` trains the DQN on the seed's ``dc/workload/train`` stream
 (``dc.train.episodes`` episodes of ``episode_steps`` steps), then evaluates
-the greedy DQN and the threshold autoscaler on the same held-out workload
-(the ``dc/workload/eval`` stream, ``dc.eval.steps`` steps). With
+the greedy DQN and every rule of :mod:`mdembed.dc.rules` (threshold and
+predictive autoscalers, static provisioners sized for the mean and the peak)
+on the same held-out workload (the ``dc/workload/eval`` stream,
+``dc.eval.steps`` steps). With
 ``mode=eval checkpoint=PATH`` it skips training and evaluates a saved policy.
 
 Files in the run directory: ``metrics.csv`` (one row per window of
@@ -27,7 +29,7 @@ import torch
 from mdembed import __version__
 from mdembed.learning.device import resolve_device
 from mdembed.config import DC_SCENARIO, Settings
-from mdembed.dc.autoscaler import ThresholdAutoscaler
+from mdembed.dc.rules import RULES, make_rule
 from mdembed.dc.dqn import DQNAgent, check_memory, epsilon
 from mdembed.dc.env import DataCentreEnv, ObservationLayout
 from mdembed.dc.metrics import DCRecorder
@@ -40,6 +42,7 @@ from mdembed.learning.loop import load_policy, train
 
 SCENARIO = DC_SCENARIO
 COMPARED = ("acceptance_rate", "resource_utilization", "e2e_delay_ms_mean", "e2e_delay_ms_p95", "instances")
+POLICIES = ("dqn", *RULES)  # evaluated in this order, each on the seed's same held-out workload
 # What decides the action a saved DQN picks from an observation: dc.agent's settings, less the learner's TRAINING_ONLY
 # ones. The data centre and the workload may differ: evaluating a policy under other conditions is an experiment.
 POLICY_KEYS = ("dc.agent",)
@@ -105,7 +108,7 @@ class DCTrainingTask:
         info, reward = self._last
         episode = self.episode
         self.recorder.record(
-            info, reward, losses["loss"] if losses else None, episode=episode,
+            info, reward, losses, episode=episode,
             epsilon=epsilon(self.dc.agent, self.train, episode), phase_name=PHASES[self.train.phase(episode)],
         )  # fmt: skip
         self.steps += 1
@@ -147,15 +150,15 @@ class DCTrainingTask:
 
 
 def evaluate(policy: str, agent: DQNAgent, dc: DCSettings, seed: int, progress: bool) -> DCRecorder:
-    """Run one policy greedily over the held-out workload of ``seed``."""
+    """Run one policy (the greedy DQN or a rule) over the held-out workload of ``seed``."""
     env = make_env(dc, dc.eval.steps, "eval")
     obs, _ = env.reset(seed=seed)
     recorder = DCRecorder(dc.window, phase="eval", policy=policy)
-    autoscaler = ThresholdAutoscaler(dc.autoscaler.idle_steps, dc.autoscaler.min_instances)
+    rule = None if policy == "dqn" else make_rule(policy, env, dc.autoscaler, dc.provisioner)
     bar = Progress(dc.eval.steps, progress, desc=f"eval {policy}", unit="step")
     truncated = False
     while not truncated:
-        action = agent.act(obs) if policy == "dqn" else autoscaler.act(env)
+        action = agent.act(obs) if rule is None else rule.act(env)
         obs, reward, _, truncated, info = env.step(action)
         recorder.record(info, reward)
         bar.update()
@@ -165,7 +168,7 @@ def evaluate(policy: str, agent: DQNAgent, dc: DCSettings, seed: int, progress: 
 
 
 def relative_change(dqn: float | None, baseline: float | None) -> float | None:
-    """(dqn - baseline) / baseline: +0.2 is 20% more than the autoscaler; None where either is undefined or baseline is 0."""
+    """(dqn - baseline) / baseline: +0.2 is 20% more than the rule; None where either is undefined or baseline is 0."""
     return float((dqn - baseline) / baseline) if dqn is not None and baseline else None
 
 
@@ -179,7 +182,7 @@ def run_dc(settings: Settings, dc: DCSettings, out_dir: Path, device: torch.devi
         table, training = train(agent, DCTrainingTask(dc, settings.seed), settings, out_dir)
         tables.append(table)
     results = {}
-    for policy in ("dqn", "autoscaler"):
+    for policy in POLICIES:
         recorder = evaluate(policy, agent, dc, settings.seed, settings.progress)
         tables.append(recorder.table())
         results[policy] = recorder.summary()
@@ -190,8 +193,9 @@ def run_dc(settings: Settings, dc: DCSettings, out_dir: Path, device: torch.devi
         "seed": settings.seed,
         "mode": settings.mode,
         "eval_steps": dc.eval.steps,
+        "conditions": conditions(dc),
         **results,
-        "dqn_vs_autoscaler": {m: relative_change(results["dqn"][m], results["autoscaler"][m]) for m in COMPARED},
+        **{f"dqn_vs_{rule}": {m: relative_change(results["dqn"][m], results[rule][m]) for m in COMPARED} for rule in RULES},
         "training": training,
         "mdembed_version": __version__,
         "environment": environment(),
@@ -200,6 +204,13 @@ def run_dc(settings: Settings, dc: DCSettings, out_dir: Path, device: torch.devi
     write_csv(out_dir / "metrics.csv", pd.concat(tables, ignore_index=True))
     write_summary(out_dir / "summary.json", summary)
     return summary
+
+
+def conditions(dc: DCSettings) -> dict[str, float]:
+    """The time scale and load a run was made under: what a study varies and its tables group by."""
+    d, w = dc.datacentre, dc.workload
+    return {"step_s": d.step_s, "boot_s": d.boot_s, "boot_steps": d.boot_steps, "arrival_rate": w.arrival_rate,
+            "rate_amplitude": w.rate_amplitude, "rate_period_s": w.rate_period_s}  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -232,14 +243,12 @@ def _number(value: float | None, digits: int) -> str:
 
 
 def report(summary: Mapping[str, Any], out_dir: Path) -> str:
-    """The line printed after a run: the DQN's metrics / the autoscaler's."""
-    dqn, auto = summary["dqn"], summary["autoscaler"]
-
-    def both(metric: str, digits: int) -> str:
-        return f"{_number(dqn[metric], digits)} / {_number(auto[metric], digits)}"
-
+    """The line printed after a run: each policy's acceptance and resource utilization."""
+    policies = [p for p in POLICIES if p in summary]
+    boot = summary.get("conditions", {}).get("boot_s")
     return (
-        f"dc_provisioning seed {summary['seed']}: acceptance dqn {_number(dqn['acceptance_rate'], 3)} / autoscaler "
-        f"{_number(auto['acceptance_rate'], 3)}, resource utilization {both('resource_utilization', 3)}, "
-        f"mean e2e delay {both('e2e_delay_ms_mean', 2)} ms, results in {out_dir}"
+        f"dc_provisioning seed {summary['seed']}" + (f", boot {boot:g} s" if boot is not None else "") + ": "
+        + ", ".join(f"{p} {_number(summary[p]['acceptance_rate'], 3)} / {_number(summary[p]['resource_utilization'], 3)}"
+                    for p in policies)
+        + f" (acceptance / resource utilization), results in {out_dir}"
     )

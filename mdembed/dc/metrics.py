@@ -2,7 +2,9 @@
 
 Definitions (columns of metrics.csv; the summary uses the same names over a whole evaluation):
 
-- ``phase`` ``train`` | ``eval``; ``policy`` ``dqn`` | ``autoscaler``;
+- ``phase`` ``train`` | ``eval``; ``policy`` ``dqn`` or a rule of
+  :mod:`mdembed.dc.rules` (``autoscaler``, ``predictive``, ``static_mean``,
+  ``static_peak``);
   ``window`` its index within (phase, policy); ``steps`` steps done at the
   window's end; ``episode`` (train) the episode it ends in; ``epsilon``
   (train) the exploration rate of its last step.
@@ -20,8 +22,13 @@ Definitions (columns of metrics.csv; the summary uses the same names over a whol
 - ``e2e_delay_ms_mean``, ``e2e_delay_ms_p95``: end-to-end delay (queueing +
   processing) of the chains served in the window.
 - ``instances``: installed instances, averaged over steps.
-- ``reward``: the environment's reward summed over the window; ``loss``
-  (train) the mean TD loss of the window's updates.
+- ``allocate_share``, ``uninstall_share``, ``wait_share``: the action mix,
+  the share of the window's steps whose action had each op (valid or not).
+- ``reward``: the environment's reward summed over the window.
+- Training diagnostics (train rows), means over the window's updates (NaN
+  without one): ``loss`` the TD loss, ``q_mean`` the online Q of the
+  sampled actions, ``td_abs`` the mean |TD error|, ``grad_norm`` the
+  gradient norm before clipping.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ import numpy as np
 import pandas as pd
 
 COUNTS = ("arrived", "served", "satisfied", "sla_violations", "dropped", "invalid", "unnecessary_uninstall")
+OPS = ("allocate", "uninstall", "wait")  # the action's op, in env.OPS order
+DIAGNOSTICS = ("loss", "q_mean", "td_abs", "grad_norm")  # what a DQN update reports
 RENAMED = {"invalid": "invalid_actions", "unnecessary_uninstall": "unnecessary_uninstalls"}
 
 
@@ -55,19 +64,22 @@ class DCRecorder:
 
     @staticmethod
     def _empty() -> dict[str, float]:
-        return {**dict.fromkeys(COUNTS, 0), "utilization": 0.0, "efficiency": 0.0, "instances": 0.0, "reward": 0.0, "steps": 0}
+        return {**dict.fromkeys(COUNTS, 0), **dict.fromkeys(OPS, 0), "utilization": 0.0, "efficiency": 0.0,
+                "instances": 0.0, "reward": 0.0, "steps": 0}  # fmt: skip
 
     def _open(self) -> None:
         self.current = self._empty()
         self.current_delays: list[float] = []
-        self.losses: list[float] = []
+        self.diagnostics: dict[str, list[float]] = {key: [] for key in DIAGNOSTICS}
         self.extra: dict[str, Any] = {}
 
-    def record(self, info: dict[str, Any], reward: float, loss: float | None = None, **extra: Any) -> None:
-        """One environment step: its ``info``, reward, the update's loss, and columns such as epsilon and episode."""
+    def record(self, info: dict[str, Any], reward: float, diagnostics: dict[str, float] | None = None, **extra: Any) -> None:
+        """One environment step: its ``info``, reward, the update's diagnostics, and columns such as epsilon and episode."""
+        op = OPS[info["action_op"]]
         for acc in (self.current, self.totals):
             for key in COUNTS:
                 acc[key] += info[key]
+            acc[op] += 1
             acc["utilization"] += info["utilization"]
             acc["efficiency"] += info["efficiency"]
             acc["instances"] += info["instances"]
@@ -75,8 +87,8 @@ class DCRecorder:
             acc["steps"] += 1
         self.current_delays.extend(info["delays_ms"])
         self.delays.extend(info["delays_ms"])
-        if loss is not None:
-            self.losses.append(loss)
+        for key, value in (diagnostics or {}).items():
+            self.diagnostics[key].append(value)
         self.extra = extra
         self.steps += 1
         if self.current["steps"] == self.window:
@@ -88,7 +100,7 @@ class DCRecorder:
             row = {"phase": self.phase, "policy": self.policy, "window": len(self.rows), "steps": self.steps, **self.extra}
             row.update(self._metrics(self.current, self.current_delays))
             if self.phase == "train":
-                row["loss"] = float(np.mean(self.losses)) if self.losses else float("nan")
+                row.update({key: float(np.mean(v)) if v else float("nan") for key, v in self.diagnostics.items()})
             self.rows.append(row)
         self._open()
 
@@ -104,6 +116,7 @@ class DCRecorder:
             e2e_delay_ms_mean=float(np.mean(delays)) if delays else None,
             e2e_delay_ms_p95=float(np.percentile(delays, 95)) if delays else None,
             instances=acc["instances"] / n,
+            **{f"{op}_share": acc.get(op, 0) / n for op in OPS},
             reward=acc["reward"],
         )
         return out
@@ -125,7 +138,7 @@ class DCRecorder:
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "steps": self.steps, "totals": self.totals, "delays": self.delays,
-                "current": self.current, "current_delays": self.current_delays, "losses": self.losses,
+                "current": self.current, "current_delays": self.current_delays, "diagnostics": self.diagnostics,
                 "extra": self.extra}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -135,5 +148,5 @@ class DCRecorder:
         self.delays = list(state["delays"])
         self.current = dict(state["current"])
         self.current_delays = list(state["current_delays"])
-        self.losses = list(state["losses"])
+        self.diagnostics = {key: list(v) for key, v in state["diagnostics"].items()}
         self.extra = dict(state["extra"])

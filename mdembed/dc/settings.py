@@ -24,18 +24,23 @@ RESOURCES = ("cpu", "memory", "bandwidth")
 PHASES = ("exploration", "balanced", "exploitation", "fine_tuning")  # the four training phases, in order
 
 # Every amount of the scenario (resources, bandwidths, delays, the step's length, the period of the arrival cycle,
-# the type weights) lies in [MIN_AMOUNT, MAX_AMOUNT]. The simulator sums, multiplies and divides them with one
+# the service time, the type weights) lies in [MIN_AMOUNT, MAX_AMOUNT]. The simulator sums, multiplies and divides them with one
 # another and with counts below 2**31 (instances, requests, steps); within these bounds each result is a normal,
 # finite float64: no division by zero (a latency budget of 0 ms), no overflow to inf or NaN, no subnormal ratio.
-# A millionth of a core, GB, Mbit/s, ms or step is finer than anything a data centre resolves; 1e9 is beyond all.
+# A millionth of a core, GB, Mbit/s, ms or second is finer than anything a data centre resolves; 1e9 is beyond all.
 MIN_AMOUNT, MAX_AMOUNT = 1e-6, 1e9
-# The largest mean arrival rate, in requests per step. Every request is an object the environment scans and sorts
+# The largest mean arrival rate, in requests per step (dc.workload.arrival_rate x dc.datacentre.step_s). Every request is an object the environment scans and sorts
 # each step it waits, so a step costs time in proportion to the pending queue (about the rate times the steps a
 # latency budget lasts): with the default budgets a step takes ~0.1 s at 1e3 requests per step (the default
 # 10,000 evaluation steps ~20 minutes per policy) and over 1 s at 1e4, while numpy cannot draw a Poisson count
 # above ~1e19 at all. The DC serves a few requests per step, so a rate near the bound already drops nearly all.
 MAX_ARRIVAL_RATE = 1e3
 MAX_LR = 1.0  # Adam moves each weight by up to lr per update: above 1 an update outweighs the weights themselves
+
+
+def steps_of(seconds: float, step_s: float) -> int:
+    """A duration in whole steps, rounded up; a rounding residue (0.03 s / 0.01 s = 3.0000000000000004) is not a step."""
+    return max(0, math.ceil(seconds / step_s - 1e-9))
 
 
 def _within(key: str, value: float, low: float = MIN_AMOUNT, high: float = MAX_AMOUNT, *, above: bool = False) -> None:
@@ -77,17 +82,18 @@ def _range(name: str, value: Any, low: float = MIN_AMOUNT, high: float = MAX_AMO
 
 @dataclass(frozen=True)
 class DataCentreSettings:
-    """The data centre, its 5 VNF types and the time step."""
+    """The data centre, its 5 VNF types and the time scale: a decision every ``step_s`` seconds, instances
+    that serve ``boot_s`` seconds after they are allocated (DESIGN 7, "Time scale")."""
 
-    capacity: tuple[float, float, float] = (64.0, 128.0, 40_000.0)  # CPU cores, memory GB, bandwidth Mbit/s
+    capacity: tuple[float, float, float] = (96.0, 224.0, 48_000.0)  # CPU cores, memory GB, bandwidth Mbit/s
     cpu: tuple[float, ...] = (4.0, 8.0, 6.0, 2.0, 4.0)  # cores per instance, per type
     memory_gb: tuple[float, ...] = (8.0, 16.0, 8.0, 4.0, 16.0)
     bandwidth_mbps: tuple[float, ...] = (2000.0, 4000.0, 2000.0, 1000.0, 2000.0)  # NIC reserved per instance
     instance_capacity_mbps: tuple[float, ...] = (400.0, 800.0, 500.0, 300.0, 400.0)  # chain traffic one instance serves
     processing_ms: tuple[float, ...] = (1.0, 2.0, 1.5, 0.5, 1.0)  # per-type processing delay at zero load
     initial_instances: tuple[int, ...] = (1, 1, 1, 1, 1)
-    boot_steps: int = 1  # steps from allocate until an instance serves
-    step_ms: float = 2.0  # wall-clock length of one step (one decision)
+    step_s: float = 1.0  # seconds between two decisions: one step
+    boot_s: float = 30.0  # seconds from allocate until an instance serves (rounded up to whole steps)
     efficiency_threshold: float = 0.8  # +0.3 reward when used / installed instance capacity exceeds it
 
     def __post_init__(self) -> None:
@@ -104,12 +110,22 @@ class DataCentreSettings:
         if any(n < 0 or int(n) != n for n in counts):
             raise ConfigError(f"{s}.initial_instances must be non-negative whole numbers, got {list(self.initial_instances)}")
         object.__setattr__(self, "initial_instances", tuple(int(n) for n in counts))
-        set_whole(self, s, "boot_steps", minimum=0)
-        _within(f"{s}.step_ms", self.step_ms)
+        _within(f"{s}.step_s", self.step_s)
+        _within(f"{s}.boot_s", self.boot_s, 0.0)
         _within(f"{s}.efficiency_threshold", self.efficiency_threshold, 0.0, 1.0)
         used = [sum(n * f for n, f in zip(self.initial_instances, self.footprint(r))) for r in range(len(RESOURCES))]
         if any(u > c for u, c in zip(used, cap)):
             raise ConfigError(f"{s}.initial_instances need {used}, more than the capacity {list(cap)}")
+
+    @property
+    def boot_steps(self) -> int:
+        """Steps from allocate until an instance serves: ``boot_s`` in whole steps, rounded up (0: it serves in the
+        step it is allocated)."""
+        return steps_of(self.boot_s, self.step_s)
+
+    @property
+    def step_ms(self) -> float:
+        return 1000.0 * self.step_s
 
     def footprint(self, resource: int) -> tuple[float, ...]:
         """Per-type use of one resource (0 CPU, 1 memory, 2 bandwidth) by one instance."""
@@ -118,23 +134,23 @@ class DataCentreSettings:
 
 @dataclass(frozen=True)
 class DCWorkloadSettings:
-    """SFC requests: Poisson arrivals per step, chains of distinct VNF types."""
+    """SFC requests: Poisson arrivals per step, chains of distinct VNF types; rates and times in seconds."""
 
-    arrival_rate: float = 0.8  # mean requests per step
+    arrival_rate: float = 0.4  # mean requests per second
     rate_amplitude: float = 0.6  # rate(t) = arrival_rate * (1 + amplitude * sin(2 pi t / period)); 0: homogeneous
-    rate_period: float = 400.0  # steps
+    rate_period_s: float = 600.0  # seconds per cycle of the arrival rate
     chain_length: tuple[int, int] = (2, 4)  # VNF types per chain ~ U{min..max}, distinct
     type_weights: tuple[float, ...] = (0.3, 0.15, 0.2, 0.2, 0.15)  # how often each type appears in chains
     bandwidth_mbps: tuple[float, float] = (20.0, 100.0)  # ~ U(min, max)
-    latency_budget_ms: tuple[float, float] = (10.0, 40.0)  # ~ U(min, max)
+    latency_budget_ms: tuple[float, float] = (6.0, 20.0)  # ~ U(min, max)
     priorities: int = 3  # priority ~ U{1..priorities}; higher is served first
-    mean_service_steps: float = 25.0  # service time in steps ~ Geometric (at least 1) with this mean
+    mean_service_s: float = 50.0  # mean service time in seconds (Geometric in steps, at least one step)
 
     def __post_init__(self) -> None:
         s = "dc.workload"
-        _within(f"{s}.arrival_rate", self.arrival_rate, 0.0, MAX_ARRIVAL_RATE, above=True)
+        _within(f"{s}.arrival_rate", self.arrival_rate, 0.0, MAX_AMOUNT, above=True)
         _within(f"{s}.rate_amplitude", self.rate_amplitude, 0.0, 1.0)
-        _within(f"{s}.rate_period", self.rate_period)
+        _within(f"{s}.rate_period_s", self.rate_period_s)
         lo, hi = _range(f"{s}.chain_length", self.chain_length, 1, NUM_TYPES)
         if int(lo) != lo or int(hi) != hi:
             raise ConfigError(f"{s}.chain_length must be whole numbers within [1, {NUM_TYPES}], got [{lo!r}, {hi!r}]")
@@ -143,7 +159,7 @@ class DCWorkloadSettings:
         object.__setattr__(self, "bandwidth_mbps", _range(f"{s}.bandwidth_mbps", self.bandwidth_mbps))
         object.__setattr__(self, "latency_budget_ms", _range(f"{s}.latency_budget_ms", self.latency_budget_ms))
         set_whole(self, s, "priorities")
-        _within(f"{s}.mean_service_steps", self.mean_service_steps, 1.0)
+        _within(f"{s}.mean_service_s", self.mean_service_s)
 
 
 @dataclass(frozen=True)
@@ -169,12 +185,15 @@ class DQNSettings:
     grad_clip: float = 10.0  # max gradient norm
     max_chains: int = 16  # active-chain rows in the observation (most recent first)
     max_pending: int = 12  # pending-request rows in the observation (in serving order)
+    n_step: int = 1  # rewards summed into one transition's return before bootstrapping
+    mask_invalid: bool = False  # never pick an action the observation marks invalid (greedy, exploring or in targets)
+    type_head: bool = True  # each type's advantages from one network shared by the types (else one over all features)
 
     # Keys that shape learning only, not the action a trained network picks: an evaluation may set them otherwise.
     # Every other dc.agent key must match the checkpoint's (a new key is checked until it is listed here).
     TRAINING_ONLY: ClassVar[frozenset[str]] = frozenset({
         "lr", "batch_size", "buffer_size", "gamma", "target_update_every", "learning_starts", "update_every", "alpha",
-        "beta_start", "priority_eps", "epsilon_start", "epsilon_min", "epsilon_decay", "grad_clip",
+        "beta_start", "priority_eps", "epsilon_start", "epsilon_min", "epsilon_decay", "grad_clip", "n_step",
     })  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -187,7 +206,8 @@ class DQNSettings:
             _within(f"{s}.{key}", getattr(self, key), 0.0, 1.0)
         if self.epsilon_min > self.epsilon_start:
             raise ConfigError(f"{s}.epsilon_min ({self.epsilon_min}) must not exceed {s}.epsilon_start ({self.epsilon_start})")
-        for key in ("batch_size", "buffer_size", "target_update_every", "update_every", "embed_dim", "heads", "hidden", "max_chains", "max_pending"):
+        for key in ("batch_size", "buffer_size", "target_update_every", "update_every", "embed_dim", "heads", "hidden", "max_chains",
+                    "max_pending", "n_step"):
             set_whole(self, s, key)
         set_whole(self, s, "learning_starts", minimum=0)
         if self.embed_dim % self.heads:
@@ -200,8 +220,8 @@ class DQNSettings:
 class DCTrainSettings:
     """Training length, checkpoints and the four phases of exploration."""
 
-    episodes: int = 120
-    episode_steps: int = 500  # an episode is truncated (time limit, not a terminal state) after this many steps
+    episodes: int = 100
+    episode_steps: int = 600  # an episode is truncated (time limit, not a terminal state) after this many steps
     checkpoint_every: int = 20  # episodes between checkpoints (one more at the end)
     phase_epsilon: tuple[float, ...] = (1.0, 0.8, 0.5, 0.2)  # epsilon cap in each phase
     phase_fractions: tuple[float, ...] = (0.15, 0.25, 0.35, 0.25)  # share of the training episodes
@@ -247,14 +267,26 @@ class DCEvalSettings:
 
 @dataclass(frozen=True)
 class AutoscalerSettings:
-    """The threshold autoscaler the DQN is compared with."""
+    """The threshold autoscaler (reactive, like a Kubernetes horizontal autoscaler with a utilization target)."""
 
-    idle_steps: int = 10  # uninstall an instance of a type that has had a whole idle instance this many steps in a row
+    target_utilization: float = 0.6  # scale out when load + unmet demand exceeds this share of installed capacity
+    idle_steps: int = 60  # scale in after the load has fit this share of one instance fewer this many steps in a row
     min_instances: int = 1  # never scale a type in below this many running instances
 
     def __post_init__(self) -> None:
+        _within("dc.autoscaler.target_utilization", self.target_utilization, 0.0, 1.0, above=True)
         set_whole(self, "dc.autoscaler", "idle_steps")
         set_whole(self, "dc.autoscaler", "min_instances", minimum=0)
+
+
+@dataclass(frozen=True)
+class ProvisionerSettings:
+    """The rules that size instances from the known workload model: static (mean, peak) and predictive."""
+
+    quantile: float = 0.95  # each sizes a type for this quantile of its load (normal approximation)
+
+    def __post_init__(self) -> None:
+        _within("dc.provisioner.quantile", self.quantile, 0.5, 0.9999)
 
 
 @dataclass(frozen=True)
@@ -265,14 +297,23 @@ class DCSettings:
     train: DCTrainSettings = field(default_factory=DCTrainSettings)
     eval: DCEvalSettings = field(default_factory=DCEvalSettings)
     autoscaler: AutoscalerSettings = field(default_factory=AutoscalerSettings)
-    window: int = 500  # steps per row of metrics.csv
+    provisioner: ProvisionerSettings = field(default_factory=ProvisionerSettings)
+    window: int = 600  # steps per row of metrics.csv
 
     def __post_init__(self) -> None:
         set_whole(self, "dc", "window")
+        step, w = self.datacentre.step_s, self.workload
+        if w.arrival_rate * step > MAX_ARRIVAL_RATE:
+            raise ConfigError(f"dc.workload.arrival_rate x dc.datacentre.step_s must be at most {MAX_ARRIVAL_RATE:g} "
+                              f"requests per step, got {w.arrival_rate:g} x {step:g}")  # fmt: skip
+        if w.mean_service_s < step:
+            raise ConfigError(f"dc.workload.mean_service_s ({w.mean_service_s:g}) must be at least one step "
+                              f"(dc.datacentre.step_s = {step:g})")  # fmt: skip
 
 
 _SECTIONS = {"datacentre": DataCentreSettings, "workload": DCWorkloadSettings, "agent": DQNSettings,
-             "train": DCTrainSettings, "eval": DCEvalSettings, "autoscaler": AutoscalerSettings}  # fmt: skip
+             "train": DCTrainSettings, "eval": DCEvalSettings, "autoscaler": AutoscalerSettings,
+             "provisioner": ProvisionerSettings}  # fmt: skip
 
 
 def dc_settings(values: Mapping[str, Any] | None) -> DCSettings:

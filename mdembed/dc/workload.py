@@ -1,11 +1,12 @@
 """SFC requests for the data-centre scenario: Poisson arrivals per step (DESIGN 7).
 
-Each step t draws ``n ~ Poisson(rate(t))`` requests with
-``rate(t) = arrival_rate * (1 + rate_amplitude * sin(2 pi t / rate_period))``
-(a daily-like swing; amplitude 0 gives a homogeneous process). A request is
-a chain of distinct VNF types (length ~ U{min..max}, types drawn without
-replacement with ``type_weights``), a bandwidth, a latency budget, a
-priority and a service time (in steps, Geometric with the configured mean).
+Step t (which starts at ``t x step_s`` seconds) draws ``n ~ Poisson(step_s x
+rate(t x step_s))`` requests, with ``rate(s) = arrival_rate * (1 +
+rate_amplitude * sin(2 pi s / rate_period_s))`` per second (a daily-like
+swing; amplitude 0 gives a homogeneous process). A request is a chain of
+distinct VNF types (length ~ U{min..max}, types drawn without replacement
+with ``type_weights``), a bandwidth, a latency budget, a priority and a
+service time in steps, Geometric with mean ``mean_service_s / step_s``.
 
 The generator consumes its random stream in the same order whatever the
 policy does, so two policies given the same stream see the same requests.
@@ -16,6 +17,7 @@ evaluation, never the same one.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -41,16 +43,40 @@ class SFCRequest:
         return out
 
 
-def arrival_rate(settings: DCWorkloadSettings, step: int) -> float:
-    return settings.arrival_rate * (1.0 + settings.rate_amplitude * math.sin(2.0 * math.pi * step / settings.rate_period))
+def arrival_rate(settings: DCWorkloadSettings, step: float, step_s: float) -> float:
+    """Mean requests arriving in ``step`` (a step of ``step_s`` seconds); a fractional step is a time between two."""
+    phase = 2.0 * math.pi * step * step_s / settings.rate_period_s
+    return settings.arrival_rate * step_s * (1.0 + settings.rate_amplitude * math.sin(phase))
 
 
-def arrivals(settings: DCWorkloadSettings, step: int, first_id: int, rng: np.random.Generator) -> list[SFCRequest]:
-    """The requests arriving in ``step``, with ids from ``first_id`` on."""
-    count = int(rng.poisson(arrival_rate(settings, step)))
+def mean_service_steps(settings: DCWorkloadSettings, step_s: float) -> float:
+    return settings.mean_service_s / step_s
+
+
+def type_shares(settings: DCWorkloadSettings) -> np.ndarray:
+    """The probability that a request's chain holds each VNF type, exact: chains are drawn one type at a time
+    (numpy's weighted draw without replacement), so every ordered draw of each length is enumerated."""
     weights = np.asarray(settings.type_weights) / sum(settings.type_weights)
     lo, hi = settings.chain_length
-    service_p = 1.0 / settings.mean_service_steps
+    shares = np.zeros(NUM_TYPES)
+    for length in range(lo, hi + 1):
+        for order in itertools.permutations(range(NUM_TYPES), length):
+            p, left = 1.0, 1.0
+            for k in order:
+                p *= weights[k] / left
+                left -= weights[k]
+            shares[list(order)] += p / (hi - lo + 1)
+    return shares
+
+
+def arrivals(
+    settings: DCWorkloadSettings, step: int, first_id: int, rng: np.random.Generator, step_s: float
+) -> list[SFCRequest]:
+    """The requests arriving in ``step``, with ids from ``first_id`` on."""
+    count = int(rng.poisson(arrival_rate(settings, step, step_s)))
+    weights = np.asarray(settings.type_weights) / sum(settings.type_weights)
+    lo, hi = settings.chain_length
+    service_p = 1.0 / mean_service_steps(settings, step_s)
     out = []
     for i in range(count):
         length = int(rng.integers(lo, hi + 1))
