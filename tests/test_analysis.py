@@ -86,6 +86,27 @@ def test_the_data_centre_table_by_hand():
     assert table.loc[("dqn", "e2e_delay_ms_p95"), "n"] == 0  # undefined (null) in every run: no number made up
 
 
+def test_the_data_centre_table_groups_by_boot_delay_and_pairs_the_dqn_with_every_rule():
+    from mdembed.analysis.aggregate import DC_METRICS, DC_POLICIES, aggregate_dc
+    from mdembed.errors import MdembedError
+
+    def summary(seed: int, boot: float, dqn: float) -> dict:
+        rules = {p: {m: 0.5 + 0.1 * i for m in DC_METRICS} for i, p in enumerate(DC_POLICIES[1:])}
+        return {"scenario": "dc_provisioning", "seed": seed, "conditions": {"boot_s": boot},
+                "dqn": {m: dqn for m in DC_METRICS}, **rules}  # fmt: skip
+
+    runs = [summary(1, 60.0, 0.6), summary(2, 60.0, 0.8), summary(1, 1.0, 0.9)]
+    table = aggregate_dc(runs).set_index(["boot_s", "policy", "metric"])
+    assert sorted(set(table.index.get_level_values("boot_s"))) == [1.0, 60.0]
+    assert table.loc[(60.0, "dqn", "acceptance_rate"), ["n", "mean"]].tolist() == [2, pytest.approx(0.7)]
+    assert table.loc[(60.0, "dqn", "acceptance_rate"), "seeds"] == "1 2" and table.loc[(1.0, "dqn", "reward_per_step"), "seeds"] == "1"
+    for i, rule in enumerate(DC_POLICIES[1:]):  # the rules hold 0.5, 0.6, 0.7, 0.8
+        assert table.loc[(60.0, f"dqn - {rule}", "instances"), "mean"] == pytest.approx(0.7 - (0.5 + 0.1 * i))
+        assert table.loc[(1.0, f"dqn - {rule}", "instances"), "n"] == 1
+    with pytest.raises(MdembedError, match="two data-centre runs with boot delay 60 s have the same seed"):
+        aggregate_dc([*runs, summary(2, 60.0, 0.1)])
+
+
 def test_paired_differences_to_several_baselines_in_one_table(tmp_path):
     """--baseline A,B: the differences to each, told apart by the baseline column; to A, the same as --baseline A."""
     jobs = tmp_path / "jobs"

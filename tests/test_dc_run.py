@@ -210,6 +210,21 @@ def test_plot_draws_the_dc_figures(trained):
     assert all(p.stat().st_size > 1000 for p in written)
 
 
+def test_runs_of_several_boot_delays_draw_the_metrics_against_boot_delay(trained, tmp_path):
+    import shutil
+
+    from mdembed.plot import plot
+
+    for boot, seed in ((1.0, 0), (1.0, 1), (30.0, 0)):  # the trained run, relabelled as a study's three jobs
+        job = tmp_path / f"boot{boot:g}_seed{seed}"
+        shutil.copytree(trained[0], job, ignore=shutil.ignore_patterns("figures", "checkpoints"))
+        summary = json.loads((job / "summary.json").read_text())
+        summary["conditions"]["boot_s"], summary["seed"] = boot, seed
+        (job / "summary.json").write_text(json.dumps(summary))
+    names = sorted(p.name for p in plot(tmp_path))
+    assert names == ["dc_learning_curves.pdf", "dc_learning_curves.png", "dc_vs_boot.pdf", "dc_vs_boot.png"]
+
+
 def test_a_directory_of_both_scenarios_gets_both_figure_sets_and_aggregates_the_market_runs(trained, tmp_path):
     import shutil
 

