@@ -44,6 +44,7 @@ import yaml
 
 from mdembed.cli import ArgumentParser
 from mdembed.config import DC_SCENARIO, MARKET_SCENARIO, SCENARIO_NAMES
+from mdembed.dc.settings import POLICIES
 from mdembed.errors import MdembedError, command
 from mdembed.io import leaves, read_json, write_csv
 
@@ -56,7 +57,7 @@ GROUP = ["algorithm", "variant", "arrival_rate"]
 AXES = ("seed", "workload.arrival_rate", "algorithm")  # the overrides a sweep varies over seeds and loads
 PAIR_KEY = ["arrival_rate", "seed", "topology"]  # two jobs with these equal ran the same workload
 DEFAULT_BASELINE = "cff_3d"  # the paired comparison's baseline when the directory holds it
-DC_POLICIES = ("dqn", "autoscaler", "predictive", "static_mean", "static_peak")  # runs before issue 25 hold the first two
+DC_POLICIES = POLICIES  # runs before issue 25 hold the first two (dqn, autoscaler)
 DC_METRICS = ("acceptance_rate", "sla_violation_rate", "resource_utilization", "instance_efficiency", "e2e_delay_ms_mean",
               "e2e_delay_ms_p95", "instances", "reward_per_step")  # fmt: skip
 

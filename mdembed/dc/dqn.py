@@ -281,14 +281,10 @@ class DQNAgent:
         if self.last_next_obs is not None and not np.array_equal(obs, self.last_next_obs):
             self.pending.clear()
         self.pending.append((obs, action, reward))
-        if terminated:  # no bootstrap: each waiting step's return ends here
-            while self.pending:
-                first, first_action, _ = self.pending[0]
-                self.replay.add(first, first_action, self._n_step_return(), next_obs, True)
-                self.pending.popleft()
-        elif len(self.pending) == s.n_step:
+        # the oldest step's n rewards are known; at a terminal step, every waiting step's return ends there (no bootstrap)
+        while self.pending and (terminated or len(self.pending) == s.n_step):
             first, first_action, _ = self.pending[0]
-            self.replay.add(first, first_action, self._n_step_return(), next_obs, False)
+            self.replay.add(first, first_action, self._n_step_return(), next_obs, terminated)
             self.pending.popleft()
         self.last_next_obs = None if terminated else next_obs
         self.steps += 1

@@ -58,7 +58,7 @@ import gymnasium as gym
 import numpy as np
 
 from mdembed.dc.settings import NUM_TYPES, DataCentreSettings, DCWorkloadSettings
-from mdembed.dc.workload import SFCRequest, arrival_rate, arrivals, mean_service_steps
+from mdembed.dc.workload import SFCRequest, arrivals, mean_service_steps
 from mdembed.seeding import stream
 
 ALLOCATE, UNINSTALL, WAIT = 0, 1, 2
@@ -68,6 +68,14 @@ REWARD = {"satisfied": 2.0, "dropped": -1.5, "invalid": -1.0, "unnecessary_unins
           "efficient": 0.3, "sla_violations": -0.8}  # fmt: skip
 OBS_LOW, OBS_HIGH = -1.0, 10.0  # every feature is clipped into this range
 RECENT = 0.1  # weight of the newest step in the observation's moving averages (about the last 10 steps)
+
+
+def demand(requests: list[SFCRequest]) -> np.ndarray:
+    """Mbit/s the requests ask of each type (a request asks its bandwidth of every type in its chain)."""
+    out = np.zeros(NUM_TYPES)
+    for r in requests:
+        out[list(r.types)] += r.bandwidth_mbps
+    return out
 
 
 def decode(action: int) -> tuple[int, int]:
@@ -176,10 +184,6 @@ class DataCentreEnv(gym.Env):
             out[k] = wait if out[k] == 0 else min(out[k], wait)
         return out
 
-    def expected_arrivals(self, step: float) -> float:
-        """Mean requests arriving in ``step`` (the known cycle: an operator's daily profile)."""
-        return arrival_rate(self.workload, step, self.dc.step_s)
-
     def instances(self) -> np.ndarray:
         """Installed instances per type, running or booting (both hold DC resources)."""
         return self.running + self.booting_counts()
@@ -200,10 +204,7 @@ class DataCentreEnv(gym.Env):
 
     def pending_demand(self) -> np.ndarray:
         """Mbit/s pending requests ask of each type."""
-        demand = np.zeros(NUM_TYPES)
-        for r in self.pending:
-            demand[list(r.types)] += r.bandwidth_mbps
-        return demand
+        return demand(self.pending)
 
     def efficiency(self) -> float:
         installed = float(self.running @ self.instance_capacity)
@@ -258,22 +259,16 @@ class DataCentreEnv(gym.Env):
         new = arrivals(self.workload, self.t, self.next_id, self.np_random, self.dc.step_s)
         self.next_id += len(new)
         self.pending.extend(new)
-        demand = np.zeros(NUM_TYPES)
-        for r in new:
-            demand[list(r.types)] += r.bandwidth_mbps
 
         delays = self._serve(counts)
-        waiting = []
-        self.unmet = np.zeros(NUM_TYPES)
+        waiting, dropped = [], []
         for r in self.pending:
-            if (self.t + 1 - r.arrival) * self.step_ms >= r.budget_ms:
-                counts["dropped"] += 1
-                self.unmet[list(r.types)] += r.bandwidth_mbps
-            else:
-                waiting.append(r)
+            (dropped if (self.t + 1 - r.arrival) * self.step_ms >= r.budget_ms else waiting).append(r)
+        counts["dropped"] = len(dropped)
         self.pending = waiting
+        self.unmet = demand(dropped)
         self.recent_arrivals += RECENT * (len(new) - self.recent_arrivals)
-        self.recent_demand += RECENT * (demand - self.recent_demand)
+        self.recent_demand += RECENT * (demand(new) - self.recent_demand)
         self.recent_unmet += RECENT * (self.unmet - self.recent_unmet)
         efficiency = self.efficiency()
         counts["efficient"] = int(efficiency > self.dc.efficiency_threshold)

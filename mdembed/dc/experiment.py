@@ -29,11 +29,11 @@ import torch
 from mdembed import __version__
 from mdembed.learning.device import resolve_device
 from mdembed.config import DC_SCENARIO, Settings
-from mdembed.dc.rules import RULES, make_rule
+from mdembed.dc.rules import make_rule
 from mdembed.dc.dqn import DQNAgent, check_memory, epsilon
 from mdembed.dc.env import DataCentreEnv, ObservationLayout
 from mdembed.dc.metrics import DCRecorder
-from mdembed.dc.settings import PHASES, DCSettings, DQNSettings, dc_settings_from_config
+from mdembed.dc.settings import PHASES, POLICIES, RULES, DCSettings, DQNSettings, dc_settings_from_config
 from mdembed.io import write_csv, write_summary
 from mdembed.progress import Progress
 from mdembed.provenance import environment
@@ -42,7 +42,6 @@ from mdembed.learning.loop import load_policy, train
 
 SCENARIO = DC_SCENARIO
 COMPARED = ("acceptance_rate", "resource_utilization", "e2e_delay_ms_mean", "e2e_delay_ms_p95", "instances")
-POLICIES = ("dqn", *RULES)  # evaluated in this order, each on the seed's same held-out workload
 # What decides the action a saved DQN picks from an observation: dc.agent's settings, less the learner's TRAINING_ONLY
 # ones. The data centre and the workload may differ: evaluating a policy under other conditions is an experiment.
 POLICY_KEYS = ("dc.agent",)

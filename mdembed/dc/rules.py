@@ -38,10 +38,8 @@ from statistics import NormalDist
 import numpy as np
 
 from mdembed.dc.env import ALLOCATE, UNINSTALL, WAIT, DataCentreEnv
-from mdembed.dc.settings import NUM_TYPES, AutoscalerSettings, ProvisionerSettings
+from mdembed.dc.settings import NUM_TYPES, RULES, AutoscalerSettings, ProvisionerSettings
 from mdembed.dc.workload import type_shares
-
-RULES = ("autoscaler", "predictive", "static_mean", "static_peak")
 
 
 def _allocate_largest(env: DataCentreEnv, shortfall: np.ndarray) -> int | None:
@@ -102,13 +100,18 @@ class LoadModel:
         self.z = NormalDist().inv_cdf(settings.quantile)
         self.gain = 1.0 / (1.0 - self.q * cmath.exp(-1j * self.omega))  # the cycle's response in the chains in service
 
+    @property
+    def mean_chains(self) -> float:
+        """Mean chains in service over the cycle: requests per step x mean service steps."""
+        return self.mean / (1.0 - self.q)
+
     def chains(self, step: np.ndarray | float) -> np.ndarray:
         """Mean chains in service at ``step``: sum_j rate(step - j) q^j, in closed form for the sine cycle."""
         swing = np.imag(np.exp(1j * self.omega * np.asarray(step, dtype=float)) * self.gain)
-        return self.mean * (1.0 / (1.0 - self.q) + self.amplitude * swing)
+        return self.mean_chains + self.mean * self.amplitude * swing
 
     def peak_chains(self) -> float:
-        return self.mean * (1.0 / (1.0 - self.q) + self.amplitude * abs(self.gain))
+        return self.mean_chains + self.mean * self.amplitude * abs(self.gain)
 
     def most_chains(self, first: float, last: float) -> float:
         """The most chains expected in service at any time from step ``first`` to ``last``: an end, or the cycle's
@@ -189,7 +192,7 @@ def make_rule(name: str, env: DataCentreEnv, autoscaler: AutoscalerSettings, pro
     if name == "predictive":
         return PredictiveAutoscaler(model, ThresholdAutoscaler(autoscaler))
     if name == "static_mean":
-        return StaticProvisioner(model.instances(model.mean / (1.0 - model.q))[0])
+        return StaticProvisioner(model.instances(model.mean_chains)[0])
     if name == "static_peak":
         return StaticProvisioner(model.instances(model.peak_chains())[0])
     raise ValueError(f"unknown rule {name!r}; known: {', '.join(RULES)}")

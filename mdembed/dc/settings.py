@@ -22,6 +22,8 @@ from mdembed.errors import ConfigError
 NUM_TYPES = 5  # VNF types; 3 actions each (allocate, uninstall, wait): 15 actions
 RESOURCES = ("cpu", "memory", "bandwidth")
 PHASES = ("exploration", "balanced", "exploitation", "fine_tuning")  # the four training phases, in order
+RULES = ("autoscaler", "predictive", "static_mean", "static_peak")  # the rules the DQN is evaluated against (dc.rules)
+POLICIES = ("dqn", *RULES)  # every policy a run evaluates, in that order, each on the seed's same held-out workload
 
 # Every amount of the scenario (resources, bandwidths, delays, the step's length, the period of the arrival cycle,
 # the service time, the type weights) lies in [MIN_AMOUNT, MAX_AMOUNT]. The simulator sums, multiplies and divides them with one
