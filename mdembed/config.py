@@ -22,7 +22,7 @@ from mdembed.errors import ConfigError
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the Hydra config tree: config.yaml and its groups
+CONF_DIR = Path(__file__).resolve().parent / "conf"  # the Hydra config tree (config.yaml and its groups), inside the package
 
 
 def compose(overrides: list[str] | tuple[str, ...] = (), return_hydra_config: bool = False) -> DictConfig:

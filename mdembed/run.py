@@ -175,7 +175,7 @@ def check_directory(out_dir: Path, overwrite: bool, checkpoint: str | None = Non
 
 
 class RunDirectoryGuard(Callback):
-    """Locks the run directory before Hydra writes anything into it (``hydra.callbacks`` in conf/config.yaml).
+    """Locks the run directory before Hydra writes anything into it (``hydra.callbacks`` in mdembed/conf/config.yaml).
 
     Hydra creates the directory, its log and .hydra/ before calling the task:
     a second run into a busy directory must stop before that, with one line.

@@ -6,7 +6,7 @@ work starts. Every value has a range the simulation runs with (amounts
 within [MIN_AMOUNT, MAX_AMOUNT], arrival rates up to MAX_ARRIVAL_RATE, see
 below); the scenario's ``check`` also holds the agent's sizes against the
 machine's memory (:func:`mdembed.dc.dqn.check_memory`). The defaults here
-equal ``conf/experiment/dc_provisioning.yaml`` (a test checks it); the YAML
+equal ``mdembed/conf/experiment/dc_provisioning.yaml`` (a test checks it); the YAML
 carries the comments.
 """
 

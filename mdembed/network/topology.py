@@ -2,7 +2,7 @@
 
 The Zoo files have quirks (repeated labels, parallel edges without a
 ``multigraph`` flag, self-loops, nodes without coordinates; see
-``topologies/SOURCES.md``), so loading normalises every file to one simple,
+``mdembed/topologies/SOURCES.md``), so loading normalises every file to one simple,
 connected, undirected graph with nodes numbered 0..N-1. Anything wrong with a
 file becomes a one-line :class:`TopologyError` naming the file.
 """
@@ -54,7 +54,7 @@ class Topology:
 
 def topologies_dir() -> Path:
     """The folder of shipped GML files, found relative to the package."""
-    return Path(__file__).resolve().parents[2] / "topologies"
+    return Path(__file__).resolve().parents[1] / "topologies"
 
 
 def _shipped_files() -> dict[str, Path]:
