@@ -60,5 +60,5 @@ def make_run(settings: Settings) -> Run:
     substrate = make_substrate(settings.topology, settings.seed)
     algorithm = _build_algorithm(spec, params, settings, substrate)
     evaluation = dataclasses.replace(settings.workload, num_requests=settings.eval.requests)
-    requests = generate_workload(evaluation, settings.seed)
+    requests = generate_workload(evaluation, settings.eval_seed)  # substrate and algorithm: the run's seed
     return Run(substrate=substrate, requests=requests, algorithm=algorithm)

@@ -30,8 +30,47 @@ def compose(overrides: list[str] | tuple[str, ...] = (), return_hydra_config: bo
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    register_resolvers()
+
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def run_name(topology: str, path: str | None, num_domains: Any, partition: str, algorithm: str, seed: Any) -> str:
+    """A run directory's name: the topology really used (a GML file's stem when ``topology.path`` is set), its
+    domains (and the partition when it is not the default, bfs), the algorithm and the seed."""
+    stem = Path(os.path.expanduser(path)).stem if path else topology
+    split = f"{num_domains}-domains" + ("" if partition == "bfs" else f"-{partition}")
+    return _safe_name(f"{stem}_{split}_{algorithm}_seed{seed}")
+
+
+JOB_NAME_MAX = 120  # characters of a sweep job's folder name before it is shortened (a file name holds 255 bytes)
+
+
+def job_name(overrides: str, number: Any) -> str:
+    """A sweep job's folder name: its overrides (``seed=1,workload.arrival_rate=0.5``), or its number when it has
+    none; a slash would make folders within folders, and a long name is cut and given a hash of the whole."""
+    if not overrides:
+        return str(number)
+    name = _safe_name(overrides)
+    if len(name) > JOB_NAME_MAX:
+        import hashlib
+
+        name = f"{name[:JOB_NAME_MAX - 9]}-{hashlib.sha1(overrides.encode()).hexdigest()[:8]}"
+    return name
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[/\\\x00-\x1f]", "_", text)
+
+
+def register_resolvers() -> None:
+    """The resolvers the configs' directory names use (``${mdembed.run_name:...}``, ``${mdembed.job_name:...}``)."""
+    from omegaconf import OmegaConf
+
+    for name, function in (("mdembed.run_name", run_name), ("mdembed.job_name", job_name)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, function)
 
 
 MAX_VNFS = 6  # |N'|max: the request tensor is MAX_VNFS x MAX_VNFS x 9
@@ -340,12 +379,20 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """The held-out evaluation: the run's own workload, without exploration."""
+    """The held-out evaluation: the run's own workload, without exploration.
+
+    ``seed`` (None: the run's) draws the evaluation's requests from another
+    seed on the same substrate: the requests a run of that seed evaluates on,
+    which a policy trained under the run's seed has never seen.
+    """
 
     requests: int = 10_000
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         set_whole(self, "eval", "requests")
+        if self.seed is not None:
+            set_whole(self, "eval", "seed", minimum=0)
 
 
 @dataclass(frozen=True)
@@ -375,6 +422,11 @@ class Settings:
     eval: EvalSettings = field(default_factory=EvalSettings)
     algorithm: Mapping[str, Any] = field(default_factory=lambda: {"name": "cff_3d"})
     results: Mapping[str, Any] = field(default_factory=dict, compare=False)  # result_settings() of the config: what decides the results
+
+    @property
+    def eval_seed(self) -> int:
+        """The seed of the evaluation's requests: ``eval.seed``, or the run's."""
+        return self.seed if self.eval.seed is None else self.eval.seed
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"cpu|auto|cuda(:[0-9]+)?", str(self.device)):

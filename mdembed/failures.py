@@ -1,10 +1,11 @@
-"""The failed jobs of a sweep, gathered across the launcher's worker processes so that the sweep's exit status tells.
+"""What became of each job of a sweep, gathered across the launcher's worker processes for the sweep's last lines.
 
 A sweep goes on when one of its jobs fails (the job's error.txt says why),
-but the command must not then exit 0 as if every job had finished. Each
-failing job appends one line to ``SWEEP_DIR/.mdembed-failed-jobs`` (joblib
-runs jobs in other processes: a file is what they share); the sweep reads
-the file back at its end and removes it.
+but the command must not then exit 0 as if every job had finished. Each job
+appends one line to ``SWEEP_DIR/.mdembed-failed-jobs`` (joblib runs jobs in
+other processes: a file is what they share): a failed job its status and
+why, any other what it did (finished, resumed, skipped). The sweep reads the
+file back at its end, removes it and prints the counts.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ def start(sweep_dir: Path) -> None:
 
 def record(sweep_dir: Path, job_dir: Path, status: int, reason: str) -> None:
     """One failed job: its directory, the exit status a single run would have had, and why."""
-    line = json.dumps({"job": str(job_dir), "status": status, "reason": reason.splitlines()[0][:300] if reason else ""})
+    line = json.dumps({"job": str(job_dir), "outcome": "failed", "status": status,
+                       "reason": reason.splitlines()[0][:300] if reason else ""})  # fmt: skip
+    _append(sweep_dir, line)
+
+
+def _append(sweep_dir: Path, line: str) -> None:
     try:
         fd = os.open(Path(sweep_dir, FAILED_JOBS), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -36,6 +42,11 @@ def record(sweep_dir: Path, job_dir: Path, status: int, reason: str) -> None:
             os.close(fd)
     except OSError:
         _gathered.append(json.loads(line))  # a sweep directory that cannot be written: at least this process knows
+
+
+def record_outcome(sweep_dir: Path, job_dir: Path, outcome: str) -> None:
+    """A job that did not fail: ``finished``, ``resumed`` or ``skipped``."""
+    _append(sweep_dir, json.dumps({"job": str(job_dir), "outcome": outcome}))
 
 
 def finish(sweep_dir: Path) -> None:
@@ -55,7 +66,14 @@ def finish(sweep_dir: Path) -> None:
 
 
 def gathered() -> list[dict[str, object]]:
-    return list(_gathered)
+    """The failed jobs."""
+    return [job for job in _gathered if job.get("outcome", "failed") == "failed"]
+
+
+def counts() -> dict[str, int]:
+    """How many jobs finished, resumed, were skipped and failed (a job counted once: a job run again counts as it ended)."""
+    last = {str(job["job"]): str(job.get("outcome", "failed")) for job in _gathered}
+    return {outcome: sum(1 for o in last.values() if o == outcome) for outcome in ("finished", "resumed", "skipped", "failed")}
 
 
 def finish_open() -> None:

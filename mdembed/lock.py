@@ -63,6 +63,33 @@ def acquire(directory: Path) -> None:
     _held[directory] = fd
 
 
+def busy(directory: Path) -> bool:
+    """Whether a live process (this one or another) holds ``directory``'s lock now."""
+    try:
+        fd = os.open(Path(directory) / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def holder_pid(directory: Path) -> int | None:
+    """The pid of the process holding ``directory``'s lock on this machine, as its lock file says; None if none."""
+    if not busy(directory):
+        return None
+    try:
+        note = (Path(directory) / LOCK_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    pid, _, host = note.removeprefix("pid ").partition(" on ")
+    return int(pid) if pid.isdigit() and host.startswith(socket.gethostname() + " ") else None
+
+
 def held() -> list[Path]:
     """The directories this process holds now."""
     return list(_held)

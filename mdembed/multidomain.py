@@ -71,6 +71,7 @@ class MarketJob:
             "num_links": substrate.num_links,
             "num_domains": substrate.num_domains,
             "seed": settings.seed,
+            "eval_seed": settings.eval_seed,
             "admission": settings.market.admission,
             "mode": settings.mode,
             **recorder.summary(),
@@ -118,8 +119,8 @@ def check(config: Mapping[str, Any], settings: Settings) -> AlgorithmSpec:
     spec, params = algorithm_spec(settings)
     if settings.topology.path is not None:
         check_file(Path(settings.topology.path))
-    if not spec.learns and (settings.mode == "eval" or settings.resume):
-        raise ConfigError(f"algorithm {spec.name} does not learn: mode=eval and resume=true are for learning algorithms")
+    if not spec.learns and settings.mode == "eval":  # resume=true is no error: a baseline has nothing to resume, it runs
+        raise ConfigError(f"algorithm {spec.name} does not learn: mode=eval is for learning algorithms")
     if settings.market.admission not in spec.admissions:
         raise ConfigError(
             f"algorithm {spec.name} embeds whole requests only: it supports market.admission="

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,17 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mdembed import failures, lock, progress
-from mdembed.config import CONF_DIR, MARKET_SCENARIO, Settings, compose, differences, settings_from_config
+from mdembed import failures, lock, progress, stopping
+from mdembed.config import (CONF_DIR, MARKET_SCENARIO, Settings, compose, differences, register_resolvers,
+                            settings_from_config)
 from mdembed.errors import (EXIT_ENVIRONMENT, EXIT_USER_ERROR, ConfigError, EnvironmentFailure, MdembedError, command, exit_status,
                             exit_with, output_failure)
 from mdembed.io import read_json, write_atomic, write_json
 from mdembed.scenarios import SCENARIOS
+from mdembed.stopping import Terminated
 
 RUN_SETTINGS = "run_settings.json"
+register_resolvers()  # before Hydra composes: the default directory names use them
 
 __all__ = ["CONF_DIR", "compose", "main", "run"]  # compose and CONF_DIR live in mdembed.config, kept here for scripts
 
@@ -50,16 +54,36 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     bad input leaves the directory as it was. The directory is locked for the
     whole run (:mod:`mdembed.lock`).
     """
+    return run_job(cfg, out_dir)[0]
+
+
+OUTCOMES = ("finished", "resumed", "skipped", "failed")  # what became of a sweep's job, as its line and the count say
+
+
+def run_job(cfg: DictConfig | dict[str, Any], out_dir: Path, continuing: bool = False) -> tuple[dict[str, Any], str]:
+    """:func:`run`, and what it did: ``finished`` (ran from the start), ``resumed`` (from a checkpoint) or
+    ``skipped`` (the directory held this run, finished).
+
+    ``continuing`` (a sweep's job; ``skip_completed=true`` for a single run)
+    carries on whatever the directory holds, unless ``overwrite=true``: a
+    finished run with the same settings is kept, an unfinished one with a
+    checkpoint resumes from it, anything else runs from the start. So running
+    an interrupted sweep's command again finishes it.
+    """
     settings = settings_from_config(cfg)
+    out_dir = Path(out_dir)
+    checkpoint = out_dir / "checkpoints" / "last.pt"
+    if (continuing or settings.skip_completed) and not settings.overwrite and settings.mode == "train":
+        settings = dataclasses.replace(settings, skip_completed=True, resume=settings.resume or checkpoint.is_file())
     scenario = SCENARIOS.get(settings.scenario)
     job = scenario.plan(cfg, settings)
     _check_checkpoint(settings)
     settings = _threads_in_effect(settings)
-    out_dir = Path(out_dir)
     with lock.holding(out_dir):
+        resumable = settings.resume and checkpoint.is_file()
         finished = _prepare(out_dir, settings)
         if finished is not None:
-            return finished
+            return finished, "skipped"
         summary = job.run(out_dir)
         try:
             scenario.report(summary, out_dir)  # the line printed after the run: a run whose report fails is not finished
@@ -68,7 +92,7 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
             raise
         if not settings.keep_checkpoint:  # the run is finished: its resume state is dead weight
             shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
-    return summary
+    return summary, "resumed" if resumable else "finished"
 
 
 def _check_checkpoint(settings: Settings) -> None:
@@ -216,25 +240,20 @@ def _lock_or_exit(directory: Path) -> None:
         exit_with(EnvironmentFailure.from_os_error(err))
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a cluster's time limit, ``kill``), handled like Ctrl-C."""
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
 def _stopped_by(stop: KeyboardInterrupt) -> tuple[str, int]:
     """The signal's name for people and the exit status the shell gives it."""
-    return ("SIGTERM", EXIT_TERMINATED) if isinstance(stop, Terminated) else ("Ctrl-C", EXIT_INTERRUPTED)
+    return (stop.signal_name, EXIT_TERMINATED) if isinstance(stop, Terminated) else ("Ctrl-C", EXIT_INTERRUPTED)
 
 
-def interruption(stop: KeyboardInterrupt, out_dir: Path) -> str:
+def interruption(stop: KeyboardInterrupt, out_dir: Path, sweeping: bool = False) -> str:
     """One line: which signal, where the run stopped and how to go on from there."""
     signal_name, _ = _stopped_by(stop)
     where = progress.position()
     at = f" during {where}" if where else ""
-    if (out_dir / "checkpoints" / "last.pt").is_file():
+    if sweeping:
+        how = "running the sweep's command again continues it" + (
+            " from its checkpoint" if (out_dir / "checkpoints" / "last.pt").is_file() else " from its start")
+    elif (out_dir / "checkpoints" / "last.pt").is_file():
         how = f"the same command with resume=true hydra.run.dir={out_dir} continues it from its last checkpoint"
     else:
         how = f"nothing to resume from: run the same command again (no result was written to {out_dir})"
@@ -255,10 +274,14 @@ def hydra_main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    stopping.install()  # a sweep's worker process too: a stop signal during training leaves a checkpoint
+    job_name = f"job {hydra_cfg.job.num}" if sweeping else "run"
+    if sweeping and out_dir.name != str(hydra_cfg.job.num):
+        job_name += f" ({out_dir.name})"
 
     def fail(err: MdembedError, status: int | None = None) -> None:
         if sweeping:
-            print(f"mdembed: job {hydra_cfg.job.num} failed: {err}", file=sys.stderr)
+            print(f"mdembed: {job_name} failed: {err}", file=sys.stderr)
             failures.record(Path(hydra_cfg.sweep.dir), out_dir, status or exit_status(err), str(err))
             return
         exit_with(err)
@@ -270,8 +293,11 @@ def hydra_main(cfg: DictConfig) -> None:
     except OSError as err:
         return fail(EnvironmentFailure.from_os_error(err))
     try:
-        summary = run(cfg, out_dir)
+        summary, outcome = run_job(cfg, out_dir, continuing=sweeping)
         line = SCENARIOS.get(summary.get("scenario", MARKET_SCENARIO)).report(summary, out_dir)
+        if sweeping:
+            line = f"mdembed: {job_name} {_outcome_words(outcome, summary)}: {line}"
+            failures.record_outcome(Path(hydra_cfg.sweep.dir), out_dir, outcome)
     except MdembedError as err:
         _note_failure(out_dir, f"{err}\n")
         return fail(err)
@@ -280,7 +306,7 @@ def hydra_main(cfg: DictConfig) -> None:
         _note_failure(out_dir, f"{failure}\n")
         return fail(failure)
     except KeyboardInterrupt as stop:
-        message = interruption(stop, out_dir)
+        message = interruption(stop, out_dir, sweeping)
         _note_failure(out_dir, message + "\n")
         if sweeping:
             raise
@@ -402,7 +428,11 @@ def _check_group_choices(overrides: list[Any]) -> None:
 
 @command  # a bad input or a failing machine (Hydra saving its config, standard output closed or full): one line
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminate)
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        from mdembed.help import print_help
+
+        return print_help()
+    stopping.install(before_stop=_let_jobs_save)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own failures (a full disk as it saves .hydra/) reach us, not its report
     # A log line that cannot be written (standard output closed by `| head`, or full) is dropped instead of printing a
     # traceback per line: run.log keeps every line, and the report line at the end says stdout failed, in one line.
@@ -414,15 +444,20 @@ def main() -> None:
     except KeyboardInterrupt as stop:  # a sweep, stopped between or inside its jobs
         signal_name, status = _stopped_by(stop)
         where = "".join(f" hydra.sweep.dir={d}" for d in lock.held())
+        failures.finish_open()
         print(
-            f"mdembed: sweep interrupted by {signal_name}; finished jobs keep their results: "
-            f"run the same command with skip_completed=true{where} to run only the rest",
+            f"mdembed: sweep interrupted by {signal_name} ({_counted()}); run the same command again{where or ''} to "
+            "go on: finished jobs are skipped, interrupted ones resume from their checkpoint, the rest run",
             file=sys.stderr,
         )
         sys.exit(status)
     finally:
         failures.finish_open()
         _release_all()
+        stopping.uninstall()
+    counts = failures.counts()
+    if any(counts.values()):
+        print(f"mdembed: sweep ended: {_counted()}", flush=True)
     failed = failures.gathered()
     if failed:
         jobs = ", ".join(f"{job['job']}" for job in failed[:3]) + (", ..." if len(failed) > 3 else "")
@@ -430,6 +465,42 @@ def main() -> None:
         print(f"mdembed: error: {len(failed)} job{'s' if len(failed) > 1 else ''} of the sweep failed ({jobs}); each one's "
               "error.txt says why, the other jobs keep their results", file=sys.stderr)  # fmt: skip
         sys.exit(status)
+
+
+JOB_STOP_GRACE_S = 120  # how long a stopped sweep waits for its running jobs to save their checkpoints
+
+
+def _let_jobs_save(signum: int) -> None:
+    """A sweep on this machine is stopped: pass the signal to its jobs and wait (at most JOB_STOP_GRACE_S) until
+    each has saved its checkpoint and given its directory up, so that running the command again resumes them."""
+    jobs = [job for sweep in lock.held() for job in sweep.iterdir() if job.is_dir()]
+    holders = {pid for pid in map(lock.holder_pid, jobs) if pid is not None and pid != os.getpid()}
+    for pid in sorted(holders):
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            holders.discard(pid)
+    if not holders:
+        return
+    print(f"mdembed: {signal.Signals(signum).name}: the running jobs save their checkpoints before the sweep stops",
+          file=sys.stderr, flush=True)  # fmt: skip
+    deadline = time.monotonic() + JOB_STOP_GRACE_S
+    while time.monotonic() < deadline and any(lock.holder_pid(job) in holders for job in jobs):
+        time.sleep(0.2)
+
+
+def _counted() -> str:
+    counts = failures.counts()
+    return f"{sum(counts.values())} jobs: " + ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
+
+
+def _outcome_words(outcome: str, summary: dict[str, Any]) -> str:
+    if outcome == "skipped":
+        return "skipped (already finished)"
+    if outcome == "resumed":
+        step = (summary.get("training") or summary.get("train") or {}).get("resumed_at_step")
+        return f"resumed from step {step}" if step is not None else "resumed"
+    return "finished"
 
 
 def _release_all() -> None:

@@ -181,3 +181,45 @@ def test_resume_from_the_checkpoint_of_the_last_step_keeps_the_final_summary(tmp
     for key in ("loss", "mean_reward", "steps", "last_window_acceptance_ratio"):
         assert resumed[key] == summary[key], key
     pd.testing.assert_frame_equal(table, whole)
+
+
+def test_a_stop_signal_during_training_saves_that_step_and_resume_gives_the_uninterrupted_metrics(tmp_path, monkeypatch):
+    """SIGTERM (a cluster's time limit, scancel) in step 33: the loop ends the step, saves it, stops; resuming from
+    step 33 (not the periodic checkpoint of step 25) gives the same metrics as a run never stopped."""
+    import os
+    import signal
+
+    from mdembed import stopping
+
+    learner, task, settings = setup()
+    whole, _ = train(learner, task, settings, tmp_path / "whole")
+
+    learner, task, settings = setup()
+    step = MarketTrainingTask.step
+
+    def step_signalled(self, action):
+        if self.position == 32:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the step runs
+        return step(self, action)
+
+    monkeypatch.setattr(MarketTrainingTask, "step", step_signalled)
+    stopping.install()
+    try:
+        with pytest.raises(stopping.Terminated, match="SIGTERM"):
+            train(learner, task, settings, tmp_path / "cut")
+    finally:
+        stopping.uninstall()
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["step"] == 33
+    learner, task, settings = setup(["resume=true"])
+    resumed, summary = train(learner, task, settings, tmp_path / "cut")
+    assert summary["resumed_at_step"] == 33
+    timing = [c for c in whole.columns if c.startswith("decision_time")]
+    pd.testing.assert_frame_equal(resumed.drop(columns=timing), whole.drop(columns=timing), check_exact=True)
+
+
+def test_resume_without_a_checkpoint_trains_from_the_start(tmp_path):
+    learner, task, settings = setup(["resume=true"])
+    _, summary = train(learner, task, settings, tmp_path)
+    assert summary["resumed_at_step"] is None and (tmp_path / "policy.pt").is_file()

@@ -103,7 +103,7 @@ class DDPGSettings:
         return max(self.learning_starts, self.batch_size)
 
 
-@register("ddpg", LEARNER, DDPGSettings)
+@register("ddpg", LEARNER, DDPGSettings, quick=("train.steps=60", "algorithm.learning_starts=40", "algorithm.buffer_size=100"))
 def ddpg_pricing(context: Context, settings: DDPGSettings) -> Algorithm:
     from mdembed.agents.ddpg import DDPGPricing  # torch is imported here, when a learner is built
 

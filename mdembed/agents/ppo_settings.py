@@ -78,7 +78,7 @@ class PPOSettings:
         return self.rollout
 
 
-@register("ppo", LEARNER, PPOSettings)
+@register("ppo", LEARNER, PPOSettings, quick=("train.steps=64", "algorithm.rollout=32", "algorithm.minibatch=16"))
 def ppo_pricing(context: Context, settings: PPOSettings) -> Algorithm:
     from mdembed.agents.ppo import PPOPricing  # torch is imported here, when a learner is built
 

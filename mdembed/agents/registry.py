@@ -5,6 +5,13 @@ carries its settings class, so every ``algorithm.*`` key is validated before
 a run touches its directory. A learning algorithm also exposes a
 :class:`Learner`, the protocol the training loop drives: the loop knows no
 concrete agent.
+
+An entry also carries what the package's tests need to cover it without a
+hand edit (``quick``: the overrides that make a run of it take seconds); what
+else a new algorithm provides is listed in docs/ARCHITECTURE.md ("Algorithms").
+Besides the import lines of :mod:`mdembed.agents`, a distribution of its own may
+register algorithms through the ``mdembed.algorithms`` entry point group
+(:data:`PLUGIN_GROUP`).
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ class AlgorithmSpec:
     settings: type | None  # a frozen dataclass checked in __post_init__; None: the algorithm takes no keys
     factory: Factory
     admissions: tuple[str, ...] = ADMISSION_MODES  # the market.admission modes its embeddings implement
+    quick: tuple[str, ...] = ()  # overrides that make a run of it (with experiment=smoke) take seconds: what tests run
 
     @property
     def learns(self) -> bool:
@@ -109,21 +117,27 @@ class AlgorithmSpec:
 
 
 ALGORITHMS: Registry[AlgorithmSpec] = Registry("algorithm")
+PLUGIN_GROUP = "mdembed.algorithms"  # entry points naming modules (of other distributions) that register algorithms
 
 
 def register(name: str, kind: str, settings: type | None = None,
-             admissions: tuple[str, ...] = ADMISSION_MODES) -> Callable[[Factory], Factory]:  # fmt: skip
+             admissions: tuple[str, ...] = ADMISSION_MODES, quick: tuple[str, ...] = ()) -> Callable[[Factory], Factory]:  # fmt: skip
     """Add ``factory(context, settings) -> Algorithm`` to :data:`ALGORITHMS` under ``name``.
 
     ``admissions``: the admission modes the algorithm implements; a run with
     another is refused before it starts (an exact or searched embedding of a
-    whole request has no partial result to keep).
+    whole request has no partial result to keep). ``quick``: Hydra overrides
+    that, added to ``experiment=smoke``, make a run of it take seconds (a
+    learner's shorter training, e.g. ``train.steps=60``); the end-to-end tests
+    run every registered algorithm with them.
     """
     if kind not in KINDS:
         raise ValueError(f"algorithm kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if isinstance(quick, str) or not all(isinstance(o, str) and "=" in o for o in quick):
+        raise ValueError(f"quick must be a tuple of key=value overrides, got {quick!r}")
 
     def decorator(factory: Factory) -> Factory:
-        ALGORITHMS.register(name)(AlgorithmSpec(name, kind, settings, factory, admissions))
+        ALGORITHMS.register(name)(AlgorithmSpec(name, kind, settings, factory, admissions, tuple(quick)))
         return factory
 
     return decorator

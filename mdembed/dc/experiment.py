@@ -182,7 +182,7 @@ def run_dc(settings: Settings, dc: DCSettings, out_dir: Path, device: torch.devi
         tables.append(table)
     results = {}
     for policy in POLICIES:
-        recorder = evaluate(policy, agent, dc, settings.seed, settings.progress)
+        recorder = evaluate(policy, agent, dc, settings.eval_seed, settings.progress)
         tables.append(recorder.table())
         results[policy] = recorder.summary()
     summary = {
@@ -190,6 +190,7 @@ def run_dc(settings: Settings, dc: DCSettings, out_dir: Path, device: torch.devi
         "algorithm": "dqn",
         "topology": "datacentre",
         "seed": settings.seed,
+        "eval_seed": settings.eval_seed,
         "mode": settings.mode,
         "eval_steps": dc.eval.steps,
         "conditions": conditions(dc),

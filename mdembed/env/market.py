@@ -13,6 +13,9 @@ the decision: ``accepted``, the ``request``, its ``embedding``, the
 table it embedded at, and the
 substrate ``state`` after the allocation (live: read it before the next
 step).
+
+Built for a library user by :func:`mdembed.env.parallel_env` (``mdembed/env/factory.py``), with the command line's
+settings.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from mdembed.config import REWARDS, MarketSettings, RoutingSettings, WorkloadSettings
+from mdembed.config import REWARDS, MarketSettings, RoutingSettings, Settings, WorkloadSettings
 from mdembed.env.layout import DomainLayout
 from mdembed.env.quotes import PricingAdapter
 from mdembed.network.substrate import Substrate
@@ -41,6 +44,7 @@ class MarketEnv(ParallelEnv):
     """Agents ``domain_0`` ... ``domain_{D-1}`` price each request; the client embeds it."""
 
     metadata = {"name": "mdembed_market_v0", "render_modes": []}
+    settings: Settings | None = None  # the validated settings it was built from, when built by parallel_env
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ what the evaluated policy needs (``mode=eval``); a finished run deletes
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -26,9 +27,11 @@ from mdembed.learning.protocol import Learner, TrainingTask
 from mdembed.learning.checkpoints import load_checkpoint, restoring, save_checkpoint
 from mdembed.config import Settings, differences
 from mdembed.errors import ConfigError
+from mdembed import stopping
 from mdembed.progress import Progress
 
 DIAGNOSTICS_PREFIX = "learner_"  # the learner's diagnostics in a metrics row: learner_<name>
+log = logging.getLogger(__name__)
 
 
 def train(learner: Learner, task: TrainingTask, settings: Settings, out_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -42,8 +45,13 @@ def train(learner: Learner, task: TrainingTask, settings: Settings, out_dir: Pat
     learner that does not save its diagnostics loses none of them.
     """
     path = out_dir / "checkpoints" / "last.pt"
-    elapsed_before = _resume(path, learner, task, settings) if settings.resume else 0.0
+    resumed = settings.resume and path.is_file()
+    if settings.resume and not resumed:
+        log.info("resume: no checkpoint in %s, training from step 0", path.parent)
+    elapsed_before = _resume(path, learner, task, settings) if resumed else 0.0
     start_step = task.position
+    if resumed:
+        log.info("resuming from step %d of %d (%s)", start_step, task.total_steps, path)
     bar = Progress(task.total_steps, settings.progress, desc=f"train {task.scenario}", unit="step", done=start_step,
                    status=task.status)  # fmt: skip
     curves = None
@@ -64,22 +72,28 @@ def train(learner: Learner, task: TrainingTask, settings: Settings, out_dir: Pat
             "elapsed_s": elapsed_before + time.perf_counter() - started,
         }
 
-    while task.position < task.total_steps:
-        obs = task.observation()
-        action = learner.act(obs, explore=True)
-        next_obs, reward, terminated = task.step(action)
-        losses = learner.observe(obs, action, reward, next_obs, terminated)
-        closed = len(task.rows)
-        task.record(losses)
-        if len(task.rows) > closed:
-            diagnostics = {DIAGNOSTICS_PREFIX + k: v for k, v in learner.diagnostics().items()}
-            for row in task.rows[closed:]:
-                row.update(diagnostics)
-            if curves:
-                curves.log_new_rows(task.rows)
-        bar.update()
-        if task.checkpoint_due():
-            save_checkpoint(path, payload())
+    def save_and_say() -> None:  # a stop signal came: the run resumes from this step
+        save_checkpoint(path, payload())
+        log.info("stopped at step %d of %d: saved %s to resume from", task.position, task.total_steps, path)
+
+    with stopping.between_steps():
+        while task.position < task.total_steps:
+            obs = task.observation()
+            action = learner.act(obs, explore=True)
+            next_obs, reward, terminated = task.step(action)
+            losses = learner.observe(obs, action, reward, next_obs, terminated)
+            closed = len(task.rows)
+            task.record(losses)
+            if len(task.rows) > closed:
+                diagnostics = {DIAGNOSTICS_PREFIX + k: v for k, v in learner.diagnostics().items()}
+                for row in task.rows[closed:]:
+                    row.update(diagnostics)
+                if curves:
+                    curves.log_new_rows(task.rows)
+            bar.update()
+            if task.checkpoint_due():
+                save_checkpoint(path, payload())
+            stopping.stop_if_asked(save_and_say)
     bar.close()
     if curves:
         curves.close()
@@ -95,7 +109,7 @@ def train(learner: Learner, task: TrainingTask, settings: Settings, out_dir: Pat
         diagnostics.update(_recorded_diagnostics(task.rows[-1]))
     summary = {
         "steps": task.total_steps,
-        "resumed_at_step": start_step if settings.resume else None,
+        "resumed_at_step": start_step if resumed else None,
         "wall_time_s": elapsed_before + wall,
         # the speed of this process's steps; None (JSON null) when it ran none (resumed after the last step)
         "steps_per_s": done / wall if wall > 0 and done else None,
