@@ -8,10 +8,9 @@ from typing import Any
 
 from mdembed.agents import ALGORITHMS, Algorithm, Context
 from mdembed.agents.registry import AlgorithmSpec
-from mdembed.config import Settings, TopologySettings
-from mdembed.network.domains import link_owners, partition
-from mdembed.network.substrate import Substrate, build_substrate
-from mdembed.network.topology import load_topology
+from mdembed.config import Settings
+from mdembed.network.make import make_substrate
+from mdembed.network.substrate import Substrate
 from mdembed.seeding import stream
 from mdembed.workload.requests import Request, generate_workload
 
@@ -21,13 +20,6 @@ class Run:
     substrate: Substrate
     requests: list[Request]
     algorithm: Algorithm
-
-
-def make_substrate(topology: TopologySettings, seed: int) -> Substrate:
-    graph = load_topology(name=topology.name, path=topology.path)
-    domains = partition(graph, topology.num_domains, topology.partition, stream(seed, "substrate/partition"))
-    owners = link_owners(graph.edges, domains, topology.link_owner)
-    return build_substrate(graph, domains, owners, topology, stream(seed, "substrate/resources"))
 
 
 def algorithm_spec(settings: Settings) -> tuple[AlgorithmSpec, Any]:

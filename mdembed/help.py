@@ -61,6 +61,10 @@ def text() -> str:
     parts += [f"  {name:<{width}}  {', '.join(options)}" for name, options in groups()]
     parts += ["", "settings (key=value; the defaults of mdembed/conf/config.yaml, which an experiment may change):"]
     parts += settings_lines()
+    parts += ["  workload:                   # workload=default (mdembed/conf/workload/default.yaml)"]
+    parts += ["    " + line for line in (CONF_DIR / "workload" / "default.yaml").read_text(encoding="utf-8").splitlines()
+              if line.strip() and not line.startswith("#")]
+    parts += ["  algorithm:                  # algorithm=NAME: its keys and their comments in mdembed/conf/algorithm/NAME.yaml"]
     parts += ["", "Each algorithm's keys: mdembed/conf/algorithm/NAME.yaml (algorithm.KEY=VALUE); "
               "the data-centre scenario's: mdembed/conf/experiment/dc_provisioning.yaml (dc.*).",
               "A bad key or value stops the command with one line before anything is written.", ""]

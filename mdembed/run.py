@@ -20,6 +20,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -340,6 +341,7 @@ def check_overrides(args: list[str]) -> None:
     sweep's first value of every swept key is composed; the rest are checked
     job by job.
     """
+    _check_launcher_installed(args)
     if any(a.startswith("-") and a not in HYDRA_FLAGS_CHECKED for a in args):
         return
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -381,6 +383,29 @@ def check_overrides(args: list[str]) -> None:
     _check_checkpoint(settings)
 
 
+SUBMITIT_LAUNCHERS = ("slurm", "submitit_slurm", "submitit_local")  # hydra/launcher options of the [slurm] extra
+
+
+def _submitit_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
+    except ImportError:
+        return False
+
+
+def _check_launcher_installed(args: list[str]) -> None:
+    """A launcher of the [slurm] extra, named without the extra installed: say how to get it (with --cfg too)."""
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key.lstrip("+") == "hydra/launcher" and value in SUBMITIT_LAUNCHERS and not _submitit_installed():
+            raise ConfigError(
+                f"hydra/launcher={value} needs the [slurm] extra (hydra-submitit-launcher), which is not installed: "
+                "pip install -c constraints.txt -e '.[slurm]' in a checkout, or pip install 'mdembed[slurm]'"
+            )
+
+
 def compose_one(overrides: list[str]) -> DictConfig:
     """The config of ``overrides`` for a command that runs one configuration.
 
@@ -413,6 +438,7 @@ def _parse_problem(line: str, error: str) -> str:
 def _check_group_choices(overrides: list[Any]) -> None:
     """Name an unknown or null config-group option with the options there are."""
     groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
+    searched = any(o.key_or_group == "hydra.searchpath" for o in overrides)  # more options there: Hydra names them
     for override in overrides:
         group = override.key_or_group
         if group not in groups or override.is_delete():
@@ -422,7 +448,7 @@ def _check_group_choices(overrides: list[Any]) -> None:
         for value in values:
             if value is None:
                 raise ConfigError(f"{group}=null is not a choice; choose one of {', '.join(options)} (or leave {group} out)")
-            if isinstance(value, str) and value not in options:
+            if isinstance(value, str) and value not in options and not searched:
                 raise ConfigError(f"unknown {group} {value!r}; known: {', '.join(options)}")
 
 
@@ -439,7 +465,12 @@ def main() -> None:
     logging.raiseExceptions = False
     try:
         check_overrides(sys.argv[1:])
-        hydra_main()
+        try:
+            hydra_main()
+        except HydraException as err:  # a later job of a sweep that cannot be composed (a key the chosen algorithm lacks)
+            text = str(err).splitlines()[0]
+            hint = "; keys of one algorithm do not apply to another: sweep them in separate commands" if "Could not override" in text else ""
+            raise ConfigError(f"a job of the sweep cannot be composed: {text}{hint}") from None
         sys.stdout.flush()  # here, so that a closed pipe is found before the sweep's last line
     except KeyboardInterrupt as stop:  # a sweep, stopped between or inside its jobs
         signal_name, status = _stopped_by(stop)

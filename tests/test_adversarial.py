@@ -648,7 +648,7 @@ def test_a_single_run_into_a_sweeps_directory_is_refused(tmp_path):
     (sweep / "figures").mkdir()
     (sweep / "figures" / "acceptance.png").write_bytes(b"the sweep's figure")
     before = _contents(sweep)
-    one_line(cli(*SMOKE, "overwrite=true", f"hydra.run.dir={sweep}"), r"holds a sweep's directory \(0, 1, figures, multirun.yaml\)")
+    one_line(cli(*SMOKE, "overwrite=true", f"hydra.run.dir={sweep}"), r"holds a sweep's directory \(experiment=smoke,.*,seed=0,.*, figures, multirun.yaml\)")
     assert _contents(sweep) == before and not (sweep / "summary.json").exists()
 
 
@@ -701,7 +701,7 @@ def test_a_learner_gives_the_same_numbers_alone_and_in_a_parallel_sweep(tmp_path
     assert cli(*TINY, *LEARNER, f"hydra.run.dir={alone}").returncode == 0
     sweep = tmp_path / "sweep"
     result = cli("-m", *TINY, *LEARNER, "seed=0,1", "hydra/launcher=local", "hydra.launcher.n_jobs=2", "hydra.launcher.verbose=0",
-                 f"hydra.sweep.dir={sweep}")  # fmt: skip
+                 f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${hydra.job.num}")  # fmt: skip (jobs in 0, 1)
     assert result.returncode == 0, result.stderr
     timing = ("decision_time", "wall_time", "steps_per_s", "provenance", "elapsed")
     def numbers(directory: Path) -> dict:

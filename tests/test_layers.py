@@ -17,7 +17,8 @@ import mdembed
 # lowest first; keep in step with docs/ARCHITECTURE.md
 LAYERS = [
     ("foundation", ["mdembed", "mdembed.errors", "mdembed.registry", "mdembed.seeding", "mdembed.io", "mdembed.lock",
-                    "mdembed.failures", "mdembed.memory", "mdembed.progress", "mdembed.provenance"]),
+                    "mdembed.failures", "mdembed.memory", "mdembed.progress", "mdembed.provenance",
+                    "mdembed.stopping"]),
     ("settings", ["mdembed.config", "mdembed.cli"]),
     ("learning", ["mdembed.learning"]),
     ("network", ["mdembed.network"]),
@@ -31,7 +32,8 @@ LAYERS = [
     ("analysis", ["mdembed.analysis", "mdembed.dc.plots"]),
     ("scenario registry", ["mdembed.scenarios"]),
     ("entry points", ["mdembed.run", "mdembed.plot", "mdembed.bench", "mdembed.analysis.cost_ratio",
-                      "mdembed.analysis.monopoly"]),
+                      "mdembed.analysis.monopoly", "mdembed.help", "mdembed.rundir"]),
+    ("the command", ["mdembed.command", "mdembed.__main__"]),
 ]  # fmt: skip
 ROOT = Path(mdembed.__file__).parent
 

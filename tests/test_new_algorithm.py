@@ -19,7 +19,6 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 import mdembed
 
@@ -195,8 +194,6 @@ def test_an_algorithm_of_another_distribution_joins_through_its_entry_point(tmp_
     _check_run(out)
 
 
-@pytest.mark.xfail(strict=True, reason="mdembed/run.py:_check_group_choices knows the options of mdembed/conf only, so "
-                   "the command line refuses algorithm=toy from hydra.searchpath before Hydra composes (docs/ARCHITECTURE.md)")
 def test_the_command_line_runs_an_algorithm_of_another_distribution(tmp_path):
     site, conf = _plugin(tmp_path)
     out = tmp_path / "run"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import subprocess
 import sys
@@ -12,13 +11,12 @@ import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test
 
-from mdembed.build import make_algorithm, make_substrate
+from mdembed.build import make_algorithm, make_run, make_substrate
 from mdembed.config import compose, settings_from_config
 from mdembed.env import parallel_env
 from mdembed.env.layout import PRICE_GRANULARITIES, DomainLayout
 from mdembed.errors import ConfigError
 from mdembed.network.substrate import substrate_fingerprint
-from mdembed.workload.requests import generate_workload
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -105,13 +103,14 @@ def test_a_random_episode_runs_to_its_end_and_repeats_with_its_seed():
 
 
 def test_overrides_and_the_evaluation_workload():
-    env = parallel_env(phase="eval", steps=30, seed=2, overrides=["market.price_max=20", "workload.arrival_rate=0.1"])
+    env = parallel_env(phase="eval", steps=30, seed=2, overrides=["market.price_max=20", "eval.seed=5", "algorithm.buffer_size=100"])
     assert env.action_space("domain_0").high.max() == 20
-    env.reset(seed=env.settings.seed)
-    # the evaluation workload every algorithm of a run is measured on
-    expected = generate_workload(dataclasses.replace(env.settings.workload, num_requests=30), 2)
+    assert env.workload_stream == "workload" and env.settings.eval_seed == 5
+    env.reset(seed=env.settings.eval_seed)
+    expected = make_run(env.settings).requests  # the evaluation workload every algorithm of that run is measured on
+    assert len(env.requests) == len(expected) == 30
     assert [r.arrival for r in env.requests] == [r.arrival for r in expected]
-    assert env.settings.workload.arrival_rate == 0.1
+    assert all(np.array_equal(a.vnf_demand, b.vnf_demand) for a, b in zip(env.requests, expected))
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -124,6 +123,13 @@ def test_overrides_and_the_evaluation_workload():
 def test_a_bad_setting_is_one_line(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         parallel_env(**kwargs)
+
+
+def test_the_usage_example_of_docs_library_runs(capsys):
+    text = (REPO / "docs" / "library.md").read_text()
+    example = re.search(r"```python\n(.*?)```", text, re.DOTALL).group(1)
+    exec(compile(example, "docs/library.md", "exec"), {})
+    assert "domain_0" in capsys.readouterr().out
 
 
 @pytest.mark.slow

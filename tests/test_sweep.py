@@ -20,22 +20,32 @@ def _sweep(sweep_dir, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mdembed.run", *args], capture_output=True, text=True, timeout=300)
 
 
+# each job's folder is named after its overrides (experiment=smoke included; progress, a control key, left out)
+GOOD = "experiment=smoke,metrics.window=30,topology.num_domains=3,workload.num_requests=60"
+BAD = GOOD.replace("num_domains=3", "num_domains=30")
+
+
 def test_failing_job_is_recorded_and_finished_jobs_are_skipped(tmp_path):
     sweep_dir = tmp_path / "sweep"
     first = _sweep(sweep_dir)
     assert first.returncode == 2, first.stderr  # one job failed: the sweep says so in its status and last line
-    assert first.stderr.strip().splitlines()[-1].startswith(f"mdembed: error: 1 job of the sweep failed ({sweep_dir / '1'})")
-    good, bad = sweep_dir / "0", sweep_dir / "1"
+    assert first.stderr.strip().splitlines()[-1].startswith(f"mdembed: error: 1 job of the sweep failed ({sweep_dir / BAD})")
+    assert "mdembed: sweep ended: 2 jobs: 1 finished, 0 resumed, 0 skipped, 1 failed" in first.stdout
+    good, bad = sweep_dir / GOOD, sweep_dir / BAD
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == sorted([GOOD, BAD])
     assert json.loads((good / "summary.json").read_text())["requests"] == 60
     assert not (bad / "summary.json").exists()
     assert "exceeds the 11 nodes" in (bad / "error.txt").read_text()
-    assert "mdembed: job 1 failed: topology.num_domains=30 exceeds" in first.stderr
+    assert f"mdembed: job 1 ({BAD}) failed: topology.num_domains=30 exceeds" in first.stderr
+    assert f"mdembed: job 0 ({GOOD}) finished: cff_3d on abilene: " in first.stdout
     assert "Traceback" not in first.stderr
 
     finished = (good / "summary.json").stat().st_mtime_ns
-    again = _sweep(sweep_dir, "skip_completed=true")
+    again = _sweep(sweep_dir)  # the same command again: a sweep goes on from where it is
     assert again.returncode == 2, again.stderr
     assert (good / "summary.json").stat().st_mtime_ns == finished  # not run again
+    assert f"mdembed: job 0 ({GOOD}) skipped (already finished): cff_3d on abilene" in again.stdout
+    assert "mdembed: sweep ended: 2 jobs: 0 finished, 0 resumed, 1 skipped, 1 failed" in again.stdout
     assert (bad / "error.txt").exists()  # the failed job was tried again, and failed again
 
 
@@ -48,8 +58,8 @@ def test_aggregate_reads_the_jobs_of_a_sweep(tmp_path):
         [sys.executable, "-m", "mdembed.analysis.aggregate", str(sweep_dir)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert f"mdembed: job left out: {sweep_dir / '1'} (failed: " in result.stderr
-    summary = json.loads((sweep_dir / "0" / "summary.json").read_text())
+    assert f"mdembed: job left out: {sweep_dir / BAD} (failed: " in result.stderr
+    summary = json.loads((sweep_dir / GOOD / "summary.json").read_text())
     jobs = pd.read_csv(sweep_dir / "jobs.csv")
     assert len(jobs) == 1
     job = jobs.iloc[0]

@@ -47,7 +47,8 @@ def parallel_env(
 
     - ``topology``: a topology name (``topology=NAME``); ``num_domains`` (``topology.num_domains=N``);
     - ``seed`` (``seed=N``): the substrate's resources and partition; ``env.reset(seed=env.settings.seed)`` draws the
-      command line's own workload of that seed;
+      command line's own training workload of that seed (``phase="eval"``: ``env.settings.eval_seed``, its
+      evaluation workload);
     - ``algorithm`` (``algorithm=NAME``): the learner whose layout the agents get; ``prices`` (``algorithm.prices=``):
       what one quoted price covers, ``slot``, ``node`` or ``domain`` (4 prices per domain: DDPG's default);
     - ``observe_own_state`` (``agent.observe_own_state=``), ``reward`` (``agent.reward=``: revenue or acceptance);
