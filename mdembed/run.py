@@ -522,7 +522,10 @@ def _let_jobs_save(signum: int) -> None:
 
 def _counted() -> str:
     counts = failures.counts()
-    return f"{sum(counts.values())} jobs: " + ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
+    total = sum(counts.values())
+    if not total:
+        return "no job had ended"
+    return f"{total} job{'s' if total > 1 else ''}: " + ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
 
 
 def _outcome_words(outcome: str, summary: dict[str, Any]) -> str:
