@@ -471,6 +471,13 @@ def main() -> None:
             text = str(err).splitlines()[0]
             hint = "; keys of one algorithm do not apply to another: sweep them in separate commands" if "Could not override" in text else ""
             raise ConfigError(f"a job of the sweep cannot be composed: {text}{hint}") from None
+        except Exception as err:  # submitit: a SLURM job that ended without its result (killed, out of requeues)
+            if type(err).__name__ != "UncompletedJobError":
+                raise
+            where = "".join(f" {d}/.submitit/" for d in lock.held())
+            raise EnvironmentFailure(f"a SLURM job of the sweep did not complete ({str(err).splitlines()[0][:200]}); its "
+                                     f"logs are in{where or ' the sweep directory'}; running the same command again goes on "
+                                     "from where the jobs stopped") from None  # fmt: skip
         sys.stdout.flush()  # here, so that a closed pipe is found before the sweep's last line
     except KeyboardInterrupt as stop:  # a sweep, stopped between or inside its jobs
         signal_name, status = _stopped_by(stop)

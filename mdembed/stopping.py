@@ -6,8 +6,11 @@ training loop (:func:`between_steps`) the signal is only noted: the loop
 finishes its step, saves ``checkpoints/last.pt`` and raises :class:`Terminated`,
 so the job resumes from that step when run again. Anywhere else the signal
 raises :class:`Terminated` at once (an evaluation starts again from its start).
-A handler that was there before (submitit's, which requeues the job) is
-called after the checkpoint is saved.
+
+A Python handler that was there before ours (submitit's in a SLURM job: it
+requeues the job on SIGUSR2 and ignores SIGTERM) gets the signal after the
+checkpoint is saved, with ours taken off first; if it returns, the job goes
+on as that launcher chose, and :class:`Terminated` is not raised.
 """
 
 from __future__ import annotations
@@ -67,7 +70,19 @@ def _handle(signum: int, frame: Any) -> None:
         return
     if _before_stop is not None:
         _before_stop(signum)
-    raise Terminated(signal.Signals(signum).name)
+    if not _handed_over(signum):
+        raise Terminated(signal.Signals(signum).name)
+
+
+def _handed_over(signum: int) -> bool:
+    """Give the signal to the Python handler there before ours, if any (ours are taken off first, so a signal that
+    handler's own steps bring, such as SLURM's SIGTERM to a requeued job, is its to handle); whether there was one."""
+    previous = _previous.get(signum)
+    if not callable(previous):
+        return False
+    uninstall()
+    previous(signum, None)
+    return True
 
 
 @contextlib.contextmanager
@@ -82,14 +97,12 @@ def between_steps() -> Iterator[None]:
 
 
 def stop_if_asked(save: Callable[[], None]) -> None:
-    """If a stop signal came during the step just done: ``save`` (the checkpoint), hand the signal to the handler
-    that was there before ours (submitit's requeue), then raise :class:`Terminated`."""
+    """If a stop signal came during the step just done: ``save`` (the checkpoint), then hand the signal to the
+    handler that was there before ours (submitit's requeue), or else raise :class:`Terminated`."""
     global _noted
     signum, _noted = _noted, None
     if signum is None:
         return
     save()
-    previous = _previous.get(signum)
-    if callable(previous):
-        previous(signum, None)
-    raise Terminated(signal.Signals(signum).name)
+    if not _handed_over(signum):
+        raise Terminated(signal.Signals(signum).name)

@@ -223,3 +223,35 @@ def test_resume_without_a_checkpoint_trains_from_the_start(tmp_path):
     learner, task, settings = setup(["resume=true"])
     _, summary = train(learner, task, settings, tmp_path)
     assert summary["resumed_at_step"] is None and (tmp_path / "policy.pt").is_file()
+
+
+def test_a_launcher_handler_gets_the_signal_after_the_step_is_saved(tmp_path, monkeypatch):
+    """Under submitit, SIGUSR2 is its handler's (requeue): ours saves the step, takes itself off and hands over."""
+    import os
+    import signal
+
+    from mdembed import stopping
+
+    seen = []
+
+    def launcher(signum, frame):
+        seen.append((signum, signal.getsignal(signal.SIGUSR2) is launcher))
+
+    previous = signal.signal(signal.SIGUSR2, launcher)
+    learner, task, settings = setup()
+    step = MarketTrainingTask.step
+
+    def step_signalled(self, action):
+        if self.position == 40:
+            os.kill(os.getpid(), signal.SIGUSR2)
+        return step(self, action)
+
+    monkeypatch.setattr(MarketTrainingTask, "step", step_signalled)
+    try:
+        stopping.install()
+        train(learner, task, settings, tmp_path)  # the launcher's handler returned: training goes on to its end
+    finally:
+        stopping.uninstall()
+        signal.signal(signal.SIGUSR2, previous)
+    assert seen == [(signal.SIGUSR2, True)]  # called once, with ours already off
+    assert (tmp_path / "policy.pt").is_file()
