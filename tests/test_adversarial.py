@@ -522,7 +522,9 @@ def test_an_interrupted_run_says_where_it_stopped_and_how_to_resume(tmp_path, si
     out = tmp_path / "run"
     args = [*SMOKE, *LEARNER, "train.steps=3000", "train.checkpoint_every=50", f"hydra.run.dir={out}"]  # ~30 s left at the signal
     proc = subprocess.Popen([sys.executable, "-m", "mdembed.run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True, env=ENV)  # fmt: skip
+                            stdin=subprocess.DEVNULL, text=True, env=ENV,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip (a suite started
+    # in the background, `cmd &`, inherits SIGINT ignored: the run would never see Ctrl-C)
     deadline = time.monotonic() + 120
     while not (out / "checkpoints" / "last.pt").exists():
         assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint was written"
