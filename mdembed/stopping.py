@@ -80,8 +80,10 @@ def _handed_over(signum: int) -> bool:
     previous = _previous.get(signum)
     if not callable(previous):
         return False
+    before_stop = _before_stop
     uninstall()
     previous(signum, None)
+    install(before_stop)  # it returned (submitit ignores SIGTERM): the job goes on, and a later signal is ours again
     return True
 
 

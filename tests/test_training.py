@@ -255,3 +255,25 @@ def test_a_launcher_handler_gets_the_signal_after_the_step_is_saved(tmp_path, mo
         signal.signal(signal.SIGUSR2, previous)
     assert seen == [(signal.SIGUSR2, True)]  # called once, with ours already off
     assert (tmp_path / "policy.pt").is_file()
+
+
+def test_after_the_launcher_handler_returns_a_later_signal_is_ours_again():
+    import os
+    import signal
+
+    from mdembed import stopping
+
+    seen = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: seen.append(signum))
+    try:
+        stopping.install()
+        os.kill(os.getpid(), signal.SIGUSR2)  # outside training: handed over, the handler returns, the run goes on
+        assert seen == [signal.SIGUSR2] and signal.getsignal(signal.SIGUSR2) is stopping._handle
+        with stopping.between_steps():
+            os.kill(os.getpid(), signal.SIGUSR2)  # inside training: noted, the step is saved, then handed over again
+            saved = []
+            stopping.stop_if_asked(lambda: saved.append(True))
+        assert saved == [True] and seen == [signal.SIGUSR2, signal.SIGUSR2]
+    finally:
+        stopping.uninstall()
+        signal.signal(signal.SIGUSR2, previous)
