@@ -65,6 +65,11 @@ def with_overrides(settings: dict[str, Any], overrides: list[str]) -> dict[str, 
 
 
 def _name(settings: dict[str, Any]) -> str:
+    from mdembed.config import MARKET_SCENARIO
+
+    scenario = settings.get("scenario", MARKET_SCENARIO)
+    if scenario != MARKET_SCENARIO:  # the data centre: no topology, no market algorithm (as its run directory is named)
+        return f"{scenario}_seed{settings.get('seed', 0)}"
     topology, algorithm = settings.get("topology") or {}, settings.get("algorithm") or {}
     return run_name(topology.get("name", "run"), topology.get("path"), topology.get("num_domains", "?"),
                     topology.get("partition", "bfs"), algorithm.get("name", "?"), settings.get("seed", 0))  # fmt: skip

@@ -204,3 +204,16 @@ def test_a_slurm_launcher_without_its_extra_says_how_to_get_it(monkeypatch, laun
     for args in ([f"hydra/launcher={launcher}", "-m", "seed=1,2"], [f"hydra/launcher={launcher}", "--cfg", "hydra"]):
         with pytest.raises(ConfigError, match=rf"hydra/launcher={launcher} needs the \[slurm\] extra .*pip install"):
             run_module.check_overrides(args)
+
+
+def test_eval_of_a_data_centre_run_from_its_directory(tmp_path):
+    trained = tmp_path / "dc"
+    tiny = ["experiment=dc_provisioning", "dc.train.episodes=4", "dc.train.episode_steps=100", "dc.eval.steps=300",
+            "progress=false"]  # fmt: skip
+    summary = run(compose(tiny), trained)
+    result = mdembed_command("eval", str(trained), "eval.seed=5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (again,) = (tmp_path / "results" / "evals").glob("dc_provisioning_seed0_eval-seed5/*/summary.json")
+    evaluated = json.loads(again.read_text())
+    assert evaluated["eval_seed"] == 5 and evaluated["seed"] == 0 and evaluated["mode"] == "eval"
+    assert evaluated["autoscaler"] != summary["autoscaler"]  # other requests
