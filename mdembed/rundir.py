@@ -125,7 +125,13 @@ def resume_main() -> None:
 def _main(action: str) -> None:
     from mdembed import stopping
 
-    parser = ArgumentParser(prog=f"mdembed {action}", description=(__doc__ or "").splitlines()[0])
+    descriptions = {
+        "eval": "Evaluate a finished run's trained policy again, under the run's saved settings, into a new directory "
+                "(eval.seed=S: on requests of seed S, which it never saw, on the same substrate).",
+        "resume": "Continue an interrupted run in its own directory from its checkpoint, under its saved settings "
+                  "(a finished run is kept as it is).",
+    }  # fmt: skip
+    parser = ArgumentParser(prog=f"mdembed {action}", description=descriptions[action])
     parser.add_argument("run_dir", type=Path, help="a run's directory (results/runs/NAME/TIME, or a sweep's job)")
     parser.add_argument("overrides", nargs="*", help="key=value, e.g. eval.seed=7 eval.requests=2000 progress=false")
     if action == "eval":
