@@ -52,6 +52,23 @@ Definitions (each column of metrics.csv and key of summary.json):
   after the tanh or the inverted gradients; near 0 for a stuck actor), ``learner_domain{d}_q`` (mean Q(s, a), in
   revenue x ``reward_scale``), ``learner_domain{d}_critic_loss`` and
   ``learner_domain{d}_actor_loss``.
+
+utilization.csv (the evaluation of a market run, :class:`ElementUtilization`):
+one row per node and resource (``kind`` node, ``resource`` cpu, ram or
+storage) and per link (``kind`` link, ``resource`` bandwidth), with ``id``
+(node or link index), ``label`` (the node's, or its ends' joined by ``--``),
+``domain`` (a node's domain, a link's owner), ``capacity`` (normalized units;
+Mbit/s per direction), ``mean`` and ``end``. A link's used share counts both
+directions together (used over twice its capacity), as
+``domain{d}_link_utilization`` does. ``mean`` is per request, not
+time-weighted: the mean over the evaluation's requests of the used share just
+after each decision, the instants at which metrics.csv's windows take their
+snapshots (every request's instead of every ``window``-th one's);
+``end`` is the used share after the last decision, that of metrics.csv's last
+evaluation row. Weighted by capacity and summed over a domain, ``end`` gives
+that row's ``domain{d}_node_utilization`` (mean over the 3 resources) and
+``domain{d}_link_utilization``, and ``mean`` gives the mean of those columns
+over the evaluation's rows when ``metrics.window=1``.
 """
 
 from __future__ import annotations
@@ -82,6 +99,53 @@ def jain_index(values: np.ndarray) -> float:
 def _ratio(num: float, den: float) -> float | None:
     """num / den; None (null in summary.json) where it is undefined: NaN is kept for results gone wrong."""
     return float(num / den) if den else None
+
+
+class ElementUtilization:
+    """Each node resource's and each link's used share, summed over the evaluation's decisions (utilization.csv)."""
+
+    def __init__(self, substrate: Substrate) -> None:
+        self.substrate = substrate
+        self.count = 0
+        self.node_sum = np.zeros(substrate.node_capacity.shape)  # (N, 3) sum of used shares
+        self.link_sum = np.zeros(substrate.num_links)
+        self._link_capacity = 2.0 * substrate.link_bandwidth  # both directions
+        self.node_end, self.link_end = self.node_sum.copy(), self.link_sum.copy()
+
+    def _shares(self, state: SubstrateState) -> tuple[np.ndarray, np.ndarray]:
+        s = self.substrate
+        node = (s.node_capacity - state.node_residual) / s.node_capacity
+        link = (s.arc_bandwidth - state.arc_residual).reshape(-1, 2).sum(axis=1) / self._link_capacity
+        return node, link
+
+    def sample(self, state: SubstrateState) -> None:
+        """After a decision: add every element's used share."""
+        node, link = self._shares(state)
+        self.node_sum += node
+        self.link_sum += link
+        self.count += 1
+
+    def finish(self, state: SubstrateState) -> None:
+        """After the last decision, before the departures are drained."""
+        self.node_end, self.link_end = self._shares(state)
+
+    def table(self) -> pd.DataFrame:
+        s, n, e = self.substrate, self.substrate.num_nodes, self.substrate.num_links
+        r = len(NODE_RESOURCES)
+        count = max(self.count, 1)
+        ends = s.link_ends.tolist()
+        nodes = pd.DataFrame({
+            "kind": "node", "id": np.repeat(np.arange(n), r), "label": np.repeat(np.asarray(s.labels, dtype=object), r),
+            "domain": np.repeat(s.node_domain, r), "resource": np.tile(NODE_RESOURCES, n),
+            "capacity": (s.node_capacity / NODE_UNIT).ravel(), "mean": (self.node_sum / count).ravel(),
+            "end": np.asarray(self.node_end).ravel(),
+        })  # fmt: skip
+        links = pd.DataFrame({
+            "kind": "link", "id": np.arange(e), "label": [f"{s.labels[u]}--{s.labels[v]}" for u, v in ends],
+            "domain": s.link_owner, "resource": "bandwidth", "capacity": s.link_bandwidth / BW_UNIT,
+            "mean": self.link_sum / count, "end": np.asarray(self.link_end),
+        })  # fmt: skip
+        return pd.concat([nodes, links], ignore_index=True)
 
 
 class MetricsRecorder:

@@ -2,7 +2,8 @@
 
 :func:`plan` checks every setting and builds the run's objects without
 writing anything; :meth:`MarketJob.run` then writes into the run directory:
-metrics.csv (one row per window and phase), summary.json (the evaluation;
+metrics.csv (one row per window and phase), utilization.csv (each node resource's and link's used share
+over the evaluation, :class:`~mdembed.metrics.ElementUtilization`), summary.json (the evaluation;
 written last, its presence marks a finished run), with ``trace=true``
 substrate.json and events.jsonl of the evaluation, and for a learner
 checkpoints/last.pt and policy.pt.
@@ -22,7 +23,7 @@ from mdembed.build import Run, algorithm_spec, make_run
 from mdembed.config import MARKET_SCENARIO, Settings
 from mdembed.errors import ConfigError
 from mdembed.io import write_csv, write_summary
-from mdembed.metrics import MetricsRecorder
+from mdembed.metrics import ElementUtilization, MetricsRecorder
 from mdembed.network.topology import check_file
 from mdembed.occupancy import Occupancy
 from mdembed.provenance import environment
@@ -53,8 +54,9 @@ class MarketJob:
         trace = TraceWriter(out_dir, substrate) if settings.trace else None
         occupancy = Occupancy(substrate, trace)
         recorder = MetricsRecorder(substrate, len(self.objects.requests), settings.metrics.window, phase="eval")
+        utilization = ElementUtilization(substrate)
         try:
-            simulate(self.objects.requests, algorithm, occupancy, recorder, settings.progress)
+            simulate(self.objects.requests, algorithm, occupancy, recorder, settings.progress, utilization)
         except BaseException:
             if trace:
                 trace.abandon()
@@ -81,6 +83,7 @@ class MarketJob:
             "environment": environment(),
         }
         write_csv(out_dir / "metrics.csv", pd.concat(tables, ignore_index=True))
+        write_csv(out_dir / "utilization.csv", utilization.table())
         write_summary(out_dir / "summary.json", summary)
         return summary
 

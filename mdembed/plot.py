@@ -8,6 +8,12 @@ runs of both gets both. The jobs used and those left out (listed on stderr,
 with why) are the same as for ``python -m mdembed.analysis.aggregate``
 (:func:`mdembed.analysis.aggregate.scan`); every argument is checked before
 the first figure is written.
+
+Multi-domain runs also get a map of their domains with each node's and
+link's mean used share (:mod:`mdembed.analysis.domain_map`): ``domain_map``
+for a single run, ``domain_map_<name>`` per algorithm (and variant) of a
+sweep, at one load (``--load RATE``, default the highest present), from the
+job of the lowest seed.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mdembed.analysis.aggregate import Job, comparison, jobs_table, of_scenario, report_left_out, scan
+from mdembed.analysis.domain_map import draw_maps, plan_maps
 from mdembed.analysis.figures import FIGURES
 from mdembed.cli import ArgumentParser
 from mdembed.config import MARKET_SCENARIO
@@ -32,21 +39,23 @@ def runs_by_scenario(jobs: list[Job]) -> dict[str, list[Path]]:
     return runs
 
 
-def plot(directory: Path, baseline: str | None = None) -> list[Path]:
+def plot(directory: Path, baseline: str | None = None, load: float | None = None) -> list[Path]:
     """Every figure of the usable runs under ``directory``; the paths written."""
-    return draw(Path(directory), scan(directory)[0], baseline)
+    return draw(Path(directory), scan(directory)[0], baseline, load)
 
 
-def draw(directory: Path, jobs: list[Job], baseline: str | None = None) -> list[Path]:
-    """The figures of ``jobs``, each scenario's own, once ``baseline`` is known to name a multi-domain job that can
-    be paired (a refused name leaves no figure written)."""
+def draw(directory: Path, jobs: list[Job], baseline: str | None = None, load: float | None = None) -> list[Path]:
+    """The figures of ``jobs``, each scenario's own, then the domain maps of the multi-domain ones at ``load``,
+    once ``baseline`` is known to name a multi-domain job that can be paired and ``load`` a rate they ran (a
+    refused one leaves no figure written)."""
     market = of_scenario(jobs, MARKET_SCENARIO)
     comparison(jobs_table(market) if market else None, baseline)
+    maps = plan_maps(directory, market, load)
     runs = runs_by_scenario(jobs)
     written: list[Path] = []
     for name in sorted(runs):
         written += SCENARIOS.get(name).plot(directory, runs[name], baseline)
-    return written
+    return written + draw_maps(directory, maps)
 
 
 @command
@@ -55,9 +64,13 @@ def main() -> None:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--baseline", help="the algorithm the paired figure of multi-domain runs takes differences to "
                         "(default: cff_3d when the directory holds it; 'none': no paired figure)")  # fmt: skip
+    parser.add_argument("--load", type=float, metavar="RATE",
+                        help="the arrival rate whose runs the domain maps show (one map per algorithm: "
+                        "figures/domain_map_<name>, from its lowest seed; a single run: figures/domain_map); "
+                        "default: the highest rate present")  # fmt: skip
     args = parser.parse_args()
     jobs, left_out = scan(args.directory)
-    for path in draw(args.directory, jobs, args.baseline):
+    for path in draw(args.directory, jobs, args.baseline, args.load):
         print(path)
     report_left_out(left_out)
 

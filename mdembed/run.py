@@ -42,8 +42,8 @@ __all__ = ["CONF_DIR", "compose", "main", "run"]  # compose and CONF_DIR live in
 
 # Everything a run writes into its directory (run_settings.json aside): a new run clears them first, so that no
 # file of an earlier run is ever passed off as this one's. A resumed run keeps what it continues from.
-RESULT_FILES = ("summary.json", "metrics.csv", "error.txt", "policy.pt", "substrate.json", "events.jsonl",
-                "events.jsonl.partial", "checkpoints", "tensorboard", "figures")  # fmt: skip
+RESULT_FILES = ("summary.json", "metrics.csv", "utilization.csv", "error.txt", "policy.pt", "substrate.json",
+                "events.jsonl", "events.jsonl.partial", "checkpoints", "tensorboard", "figures")  # fmt: skip
 RESUMED_FROM = ("checkpoints", "tensorboard")
 
 

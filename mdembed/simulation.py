@@ -10,7 +10,7 @@ import time
 from typing import Sequence
 
 from mdembed.agents.registry import Algorithm
-from mdembed.metrics import MetricsRecorder
+from mdembed.metrics import ElementUtilization, MetricsRecorder
 from mdembed.occupancy import Occupancy
 from mdembed.progress import AcceptanceStatus, Progress
 from mdembed.workload.requests import Request
@@ -22,8 +22,10 @@ def simulate(
     occupancy: Occupancy,
     recorder: MetricsRecorder,
     progress: bool = False,
+    utilization: ElementUtilization | None = None,
 ) -> None:
-    """Feed every request to ``algorithm`` in arrival order, then drain the departures."""
+    """Feed every request to ``algorithm`` in arrival order, then drain the departures; ``utilization``, when
+    given, samples every element's used share after each decision and at the end (utilization.csv)."""
     clock = time.perf_counter_ns
     acceptance = AcceptanceStatus()
     bar = Progress(len(requests), progress, desc=recorder.phase, status=acceptance)
@@ -35,8 +37,12 @@ def simulate(
         elapsed = clock() - start
         occupancy.commit(request, embedding)
         recorder.record(request, embedding, elapsed, occupancy.state, algorithm.quoted_prices)
+        if utilization is not None:
+            utilization.sample(occupancy.state)
         acceptance.add(embedding.accepted)
         bar.update()
     bar.close()
     recorder.finish(occupancy.state)
+    if utilization is not None:
+        utilization.finish(occupancy.state)
     occupancy.drain()

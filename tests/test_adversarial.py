@@ -345,7 +345,7 @@ def test_overwrite_clears_every_file_of_the_previous_run(tmp_path):
     (out / "figures" / "old.png").write_bytes(b"old")
     (out / "error.txt").write_text("old failure\n")
     run(compose(TINY + ["overwrite=true", "seed=1"]), out)
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "run_settings.json", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "run_settings.json", "summary.json", "utilization.csv"]
     assert set(RESULT_FILES) >= {"events.jsonl", "substrate.json", "figures", "checkpoints", "policy.pt"}
 
 

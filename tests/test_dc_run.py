@@ -229,15 +229,17 @@ def test_a_directory_of_both_scenarios_gets_both_figure_sets_and_aggregates_the_
     import shutil
 
     from mdembed.analysis.aggregate import collect
-    from mdembed.plot import FIGURES, plot
+    from mdembed.plot import plot
 
     shutil.copytree(trained[0], tmp_path / "dc_run", ignore=shutil.ignore_patterns("figures", "checkpoints"))
     market = run(compose(["experiment=smoke", "workload.num_requests=30", "metrics.window=10", "progress=false"]), tmp_path / "market_run")
     jobs, _ = collect(tmp_path)
     assert list(jobs.job) == [str(tmp_path / "market_run")] and jobs.acceptance_ratio[0] == market["acceptance_ratio"]
     names = {p.stem for p in plot(tmp_path)}
-    # one cff_3d run: nothing to pair it with, no training curves (no empty figure files)
-    assert names == set(FIGURES) - {"paired_vs_load", "learning_curves"} | {"dc_learning_curves", "dc_comparison"}
+    # one cff_3d run: nothing against the load, nothing to compare or pair it with, no training curves (no empty
+    # or one-dot figure files)
+    assert names == {"price_vs_load", "decision_time", "domains"} | {"dc_learning_curves", "dc_comparison",
+                                                                     "domain_map_cff_3d"}  # fmt: skip
     with pytest.raises(MdembedError, match="only data-centre runs"):
         collect(tmp_path / "dc_run")
 

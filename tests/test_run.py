@@ -50,7 +50,7 @@ def test_command_line_choice_wins_over_the_experiment():
 def test_run_writes_metrics_summary_and_trace(tmp_path):
     summary = run(compose(TINY + ["trace=true"]), tmp_path)
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["events.jsonl", "metrics.csv", "run_settings.json", "substrate.json", "summary.json"]
+    assert files == ["events.jsonl", "metrics.csv", "run_settings.json", "substrate.json", "summary.json", "utilization.csv"]
 
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     assert metrics["requests"].tolist() == [50, 100, 120]

@@ -131,9 +131,11 @@ def test_plot_writes_every_figure_from_the_result_files(tmp_path):
     from mdembed.plot import FIGURES, plot
 
     sweep_dir = tmp_path / "sweep"
-    assert _sweep(sweep_dir, "algorithm=cff_3d,cff_sd").returncode == 2  # the jobs with 30 domains fail on purpose
+    # two loads (the figures against the load need several); the jobs with 30 domains fail on purpose
+    assert _sweep(sweep_dir, "algorithm=cff_3d,cff_sd", "workload.arrival_rate=0.05,0.1").returncode == 2
     written = plot(sweep_dir)
     drawn = set(FIGURES) - {"learning_curves"}  # no training run: no learning-curve figure, rather than an empty one
+    drawn |= {"domain_map_cff_3d", "domain_map_cff_sd"}  # and a map of the domains per algorithm (issue 27)
     expected = {sweep_dir / "figures" / f"{name}.{ext}" for name in drawn for ext in ("png", "pdf")}
     assert set(written) == expected
     assert all(path.stat().st_size > 1000 for path in expected)

@@ -1,60 +1,96 @@
-"""Figures of multi-domain runs, from their result files only (``python -m mdembed.plot DIR``).
+"""Figures of multi-domain runs, from their result files only (``mdembed plot DIR``).
 
-DIR is a sweep directory (or a single run). Writes PNG and PDF into DIR/figures:
+DIR is a sweep directory (or a single run). Writes PNG (300 dpi) and PDF into DIR/figures, sized for a
+two-column paper read at 1:1: a figure of one panel is one column wide (3.35 in, 8.5 cm), one of several
+panels at most two (7 in), its panels in at most 2 columns, its text 7-8 pt and its legend outside the data
+(under the panels, or in the grid's free panel). Above its panels every figure states its scope: the
+topology, the number of domains, the requests of a run, the seeds and n, the seeds behind each point. A 95%
+interval over seeds (Student t) is drawn only where a point has n >= 3 seeds (:data:`MIN_BAND`); with
+fewer, each seed's own value is drawn. Revenue and cost read in thousands ("150k").
 
-- ``acceptance_vs_load``: acceptance ratio of VNF-FGs, VNFs and VLs against the
-  arrival rate, one line per algorithm, shaded 95% confidence band over seeds;
-- ``revenue_cost_vs_load``: revenue and cost against the arrival rate;
-- ``paired_vs_load``: per algorithm, the mean over seeds of its difference to
-  the baseline (``cff_3d`` unless told otherwise) on the same workloads, with
-  the 95% interval, for VNF-FG acceptance and revenue (when the baseline ran);
-- ``domains_vs_load``: each domain's revenue and mean quoted price against the
-  arrival rate (does a loaded domain raise its prices?);
-- ``price_vs_load``: per domain and load, each algorithm's mean quoted price of
-  an element (node resource or link) against that element's own used share
-  when the request arrived (does a learned policy follow load?);
-- ``decision_time``: median and p95 decision time per algorithm (log scale);
-- ``domains``: per-domain node utilization and hosted VNFs and VLs per algorithm
-  (evaluation windows, mean over windows and jobs);
-- ``learning_curves`` (only when the directory holds training runs): for
-  learning algorithms (per load when there are several), the domains' total
-  reward, mean quoted price, acceptance ratio and share of actor outputs at a
-  price bound along training (mean over jobs).
+- ``acceptance_vs_load`` (several arrival rates): acceptance ratio of VNF-FGs, VNFs and VLs against the
+  arrival rate, a line per algorithm (mean over seeds);
+- ``revenue_cost_vs_load`` (several arrival rates): revenue and cost at each arrival rate, the algorithms
+  side by side: each seed a dot, the mean a point with its 95% interval (wide with a few seeds: side by side,
+  no interval hides another algorithm);
+- ``acceptance_revenue`` (several algorithms): per arrival rate, each algorithm a point, revenue across and
+  acceptance up (who accepts most and who earns most);
+- ``paired_vs_load`` (the baseline, ``cff_3d`` unless told otherwise, and another algorithm): per algorithm
+  and arrival rate, the mean over seeds of its difference to the baseline on the same workloads, for VNF-FG
+  acceptance and revenue; the algorithms side by side at each rate;
+- ``domains_vs_load`` (several arrival rates, with metrics.csv): per domain, its mean quoted price and its
+  revenue against its OWN load, its node utilization (mean over the evaluation windows): a dot per run, a
+  line through each algorithm's means at the arrival rates (marker: the rate). Does a loaded domain raise
+  its prices? Algorithms whose domains quote no price of their own (:func:`quotes_prices`: sa, sa_cff, ilp)
+  have no price line;
+- ``price_vs_load``: per domain, each pricing algorithm's mean quoted price of an element (node resource or
+  link) against that element's own used share when the request arrived, pooled over arrival rates and seeds
+  (weighted by quotes; thin: each seed). Does a learned policy follow load, element by element?
+- ``decision_time``: median and p95 decision time per algorithm (log scale), mean over its runs;
+- ``domains``: per domain, node utilization and hosted VNFs and VLs per algorithm (evaluation windows, mean
+  over windows and runs);
+- ``learning_curves`` (training runs only): one panel per metric (the domains' total reward, mean quoted
+  price, acceptance ratio, share of actor outputs at a price bound) along training; colour: the algorithm
+  or arm; several loads: a line style each, or, from :data:`BY_LOAD` arms on, rows of panels each; each
+  seed's windows faint, and the mean over seeds of their rolling mean (:func:`smoothing_windows`), with its
+  95% band where n >= 3 and the panel holds at most :data:`MAX_BANDS` curves.
 
-The load axis is logarithmic when the loads span a factor of 10 or more (the
-paper sweep's log-spaced rates), and every figure of a directory gives an
+A directory a figure does not apply to gets none of it (no empty or one-dot figure): a single arrival rate,
+or a single run, draws no figure against the arrival rate (:data:`AGAINST_LOAD`), a single algorithm no
+``acceptance_revenue``, no trained run no ``learning_curves``. The load axis is logarithmic when the loads span
+a factor of 10 or more (the paper sweep's log-spaced rates), and every figure of a directory gives an
 algorithm the same colour (:func:`colours`).
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-from mdembed.analysis.aggregate import aggregate, comparison, jobs_table, read_job, scan  # noqa: E402
+from mdembed.analysis.aggregate import PAIR_KEY, aggregate, comparison, jobs_table, mean_interval, read_job, scan  # noqa: E402
 from mdembed.io import atomic  # noqa: E402
 from mdembed.config import MARKET_SCENARIO  # noqa: E402
 from mdembed.errors import MdembedError  # noqa: E402
 
 FIGURES = ("acceptance_vs_load", "revenue_cost_vs_load", "acceptance_revenue", "paired_vs_load", "domains_vs_load",
            "price_vs_load", "decision_time", "domains", "learning_curves")  # fmt: skip
+AGAINST_LOAD = ("acceptance_vs_load", "revenue_cost_vs_load", "domains_vs_load")  # need several arrival rates
 # The registered algorithms keep their colour in every figure; other names (a study's arms) take the next free ones.
 ALGORITHM_COLOURS = {"ddpg": "tab:red", "cff_3d": "tab:blue", "cff_sd": "tab:orange", "sa": "tab:green",
                      "sa_cff": "tab:purple", "ilp": "black", "load_linear": "tab:brown", "load_power": "tab:pink",
                      "load_exp": "tab:olive", "ppo": "tab:cyan"}  # fmt: skip
-_MORE_COLOURS = ("tab:gray", "gold", "navy", "teal", "lime", "maroon", "darkkhaki", "slateblue", "coral",
-                 "darkgreen", "orchid")  # fmt: skip
+_MORE_COLOURS = ("tab:gray", "darkgoldenrod", "navy", "teal", "darkviolet", "maroon", "sienna", "slateblue", "coral",
+                 "darkgreen", "orchid")  # fmt: skip  (dark enough to read as a thin line on white)
 LOAD_LABEL = "arrival rate (VNF-FGs per time unit)"
 DOMAIN_SHADES = ("0.2", "0.5", "0.8", "0.35", "0.65", "0.95")  # greys: the algorithms' colours stay theirs alone
 LOAD_STYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3)))  # one per load in the learning curves
+LOAD_MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # one per load in domains_vs_load
+
+SINGLE_COLUMN = 3.35  # inches: one column of a two-column paper (8.5 cm)
+DOUBLE_COLUMN = 7.0  # inches: both columns, the widest a figure is drawn
+MIN_BAND = 3  # seeds a 95% band or interval needs; a point of fewer seeds shows the seeds' own values
+DPI = 300
+CAPTION_CHARACTERS = 19.5  # characters of 7 pt text per inch of caption: a line wraps before it leaves the figure
+STYLE = {
+    "font.size": 7, "axes.titlesize": 8, "axes.labelsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7,
+    "legend.fontsize": 7, "legend.title_fontsize": 7, "figure.titlesize": 7, "legend.frameon": False,
+    "lines.linewidth": 1.0, "lines.markersize": 3.5, "axes.linewidth": 0.6, "grid.linewidth": 0.4, "grid.alpha": 0.35,
+    "xtick.major.width": 0.6, "ytick.major.width": 0.6, "xtick.major.size": 2.5, "ytick.major.size": 2.5,
+    "xtick.minor.size": 1.5, "ytick.minor.size": 1.5, "pdf.fonttype": 42, "ps.fonttype": 42,
+    "figure.constrained_layout.h_pad": 0.02, "figure.constrained_layout.w_pad": 0.02,
+}  # fmt: skip
 
 
 def colours(names: list[str] | set[str]) -> dict[str, str]:
@@ -66,22 +102,80 @@ def colours(names: list[str] | set[str]) -> dict[str, str]:
     return out
 
 
+def quotes_prices(algorithm: str) -> bool:
+    """Whether the domains quote prices of their own under ``algorithm``. Not under a search or an exact solver
+    (sa, sa_cff, ilp): a central search or solver decides, and the prices its summary records are the static
+    ones it scores with, or those its search tried. An algorithm the registry does not know is drawn."""
+    from mdembed.agents import ALGORITHMS
+    from mdembed.agents.registry import EXACT, SEARCH
+
+    return algorithm not in ALGORITHMS or ALGORITHMS.get(algorithm).kind not in (SEARCH, EXACT)
+
+
 def _load_axis(ax: plt.Axes, rates: list[float]) -> None:
     """A log axis with the swept rates as ticks when they span a factor of 10 or more; linear otherwise."""
     rates = sorted({float(r) for r in rates if r == r})
     if len(rates) > 2 and rates[0] > 0 and rates[-1] / rates[0] >= 10:
         ax.set_xscale("log")
         ax.set_xticks(rates)
-        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(LOAD_LABEL + ", log scale")
     else:
         ax.set_xlabel(LOAD_LABEL)
 
 
+def _thousands(axis) -> None:
+    """Tick labels in thousands: 150000 reads 150k."""
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
+
+
+def _figure(width: float, height: float, rows: int, columns: int, **options) -> tuple[plt.Figure, np.ndarray]:
+    """A figure ``width`` x ``height`` inches whose layout keeps its caption, labels and an outside legend inside
+    it (the saved file is exactly that size), and its grid of axes."""
+    fig = plt.figure(figsize=(width, height), layout="constrained")
+    return fig, fig.subplots(rows, columns, squeeze=False, **options)
+
+
+def _caption(fig: plt.Figure, *lines: str) -> None:
+    """The scope and how to read the figure, above its panels, each line wrapped to the figure's width."""
+    width = int(fig.get_figwidth() * CAPTION_CHARACTERS)
+    text = "\n".join(textwrap.fill(line, width) for line in lines if line)
+    fig.suptitle(text, fontsize=7, color="0.2")
+
+
+def _legend(fig: plt.Figure, handles: list, free: plt.Axes | None = None, title: str | None = None,
+            columns: int | None = None) -> None:  # fmt: skip
+    """The legend in the grid's free panel when there is one, else under the panels: never over the data."""
+    labels = [h.get_label() for h in handles]
+    if free is not None:
+        free.set_axis_off()
+        free.legend(handles, labels, loc="center", title=title, ncol=columns or (1 if len(handles) <= 8 else 2))
+    else:
+        fig.legend(handles, labels, loc="outside lower center", title=title, ncol=columns or min(len(handles), 5))
+
+
+def _legend_groups(fig: plt.Figure, groups: list[list], free: plt.Axes | None = None) -> None:
+    """A legend of several groups of keys (e.g. the algorithms' colours, then the loads' line styles), each group
+    in columns of its own under the panels (or one after the other in the free panel)."""
+    blank = Line2D([], [], linestyle="none", label="")
+    groups = [g for g in groups if g]
+    if free is not None:
+        handles = [h for g in groups for h in [*g, blank]][:-1]
+        _legend(fig, handles, free)
+        return
+    total = sum(len(g) for g in groups)
+    rows = 1 if total <= 6 else 2 if total <= 16 else 3
+    handles = [h for g in groups for h in [*g, *[blank] * (-len(g) % rows)]]  # each group fills whole columns
+    _legend(fig, handles, columns=len(handles) // rows)
+
+
+def _name_handles(names: Iterable[str], palette: dict[str, str], marker: str | None = "o", line: bool = True) -> list[Line2D]:
+    return [Line2D([], [], color=palette[n], marker=marker, linestyle="-" if line else "none", label=n) for n in names]
+
+
 def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
-    fig.tight_layout()
-    return save_figure(fig, [out / f"{name}.png", out / f"{name}.pdf"], bbox_inches="tight")  # keeps an outside legend
+    return save_figure(fig, [out / f"{name}.png", out / f"{name}.pdf"])
 
 
 def save_figure(fig: plt.Figure, paths: list[Path], **options) -> list[Path]:
@@ -94,7 +188,7 @@ def save_figure(fig: plt.Figure, paths: list[Path], **options) -> list[Path]:
     try:
         for path in paths:
             with atomic(path) as partial:
-                fig.savefig(partial, format=path.suffix[1:], dpi=150, **options)
+                fig.savefig(partial, format=path.suffix[1:], dpi=DPI, **options)
     finally:
         plt.close(fig)
     return paths
@@ -120,199 +214,305 @@ def require_columns(table: pd.DataFrame, path: Path, columns: tuple[str, ...]) -
     return table
 
 
-def _lines_vs_load(table: pd.DataFrame, metrics: list[tuple[str, str]], out: Path, name: str,
-                   palette: dict[str, str]) -> list[Path]:  # fmt: skip
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
-    for ax, (metric, label) in zip(axes[0], metrics):
-        rows = table[table.metric == metric]
-        for algorithm, group in rows.groupby("name"):
+# --- the scope every figure states -------------------------------------------------------------------------------
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def listed(values: Iterable) -> str:
+    """The distinct values, in order, separated by commas ("?" when there is none)."""
+    distinct = sorted({v for v in values if pd.notna(v)})
+    return ", ".join(_number(v) if isinstance(v, (int, float, np.number)) else str(v) for v in distinct) or "?"
+
+
+def seed_list(seeds: Iterable) -> str:
+    """``seed 4``, ``seeds 1-5`` (a run of three or more), ``seeds 1, 3``."""
+    found = sorted({int(s) for s in seeds})
+    if len(found) == 1:
+        return f"seed {found[0]}"
+    if len(found) > 2 and found == list(range(found[0], found[-1] + 1)):
+        return f"seeds {found[0]}-{found[-1]}"
+    return "seeds " + ", ".join(map(str, found))
+
+
+def count_range(counts: Iterable) -> str:
+    """``3``, or ``2-3`` when the counts differ."""
+    found = [int(c) for c in counts]
+    low, high = min(found, default=0), max(found, default=0)
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def seeds_per_point(jobs: pd.DataFrame) -> pd.Series:
+    """How many seeds each (name, arrival rate) averages."""
+    return jobs.groupby(["name", "arrival_rate"], dropna=False).seed.nunique()
+
+
+def market_scope(jobs: pd.DataFrame, requests: str | None = None, per: str = "point") -> str:
+    """One line: topology, domains, requests per run, seeds and n, the seeds behind each ``per`` (``requests``:
+    said otherwise)."""
+    domains = listed(jobs.num_domains) if "num_domains" in jobs else "?"
+    requests = requests or (f"{listed(jobs.requests)} requests per run" if "requests" in jobs else "")
+    n = count_range(seeds_per_point(jobs))
+    parts = [f"topology {listed(jobs.topology)}", f"{domains} domains", requests, f"{seed_list(jobs.seed)} (n = {n} per {per})"]
+    return ", ".join(p for p in parts if p)
+
+
+def spread_note(counts: Iterable, mean: str = "mean over seeds") -> str:
+    """How a figure shows the seeds' spread: a 95% band where n >= MIN_BAND, each seed's value where fewer."""
+    found = [int(c) for c in counts]
+    if found and min(found) >= MIN_BAND:
+        return f"line: {mean}; band: its 95% interval"
+    if found and max(found) < MIN_BAND:
+        return f"line: {mean}; dots: each seed (n < {MIN_BAND}: no interval)"
+    return f"line: {mean}; band: its 95% interval where n >= {MIN_BAND}, dots: each seed where fewer"
+
+
+def _rates(jobs: pd.DataFrame) -> list[float]:
+    return sorted({float(r) for r in jobs.arrival_rate if pd.notna(r)})
+
+
+# --- figures against the arrival rate ------------------------------------------------------------------------------
+
+
+def _against_load(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[str, str, bool]], out: Path, name: str,
+                  palette: dict[str, str]) -> list[Path]:  # fmt: skip
+    """One panel per metric (2 columns), a line per algorithm against the arrival rate: the mean over seeds, with
+    its 95% band (n >= MIN_BAND) or each seed's value (fewer)."""
+    rates = _rates(jobs)
+    free = len(panels) % 2  # an odd number of panels leaves one free: the legend's
+    rows = (len(panels) + free) // 2
+    names = sorted(set(table.name))
+    legend_rows = 0 if free else -(-len(names) // 5)
+    fig, axes = _figure(DOUBLE_COLUMN, 2.05 * rows + 0.4 + 0.16 * legend_rows, rows, 2)
+    counts = table[table.metric == panels[0][0]].n
+    for ax, (metric, label, thousands) in zip(axes.flat, panels):
+        rows_of = table[(table.metric == metric) & table["mean"].notna()]
+        for algorithm, group in rows_of.groupby("name"):
             group = group.sort_values("arrival_rate")
             colour = palette[algorithm]
-            ax.plot(group.arrival_rate, group["mean"], marker="o", label=algorithm, color=colour)
-            low, high = group.ci95_low.clip(lower=0), group.ci95_high  # every metric here is non-negative
-            if metric.endswith("acceptance_ratio"):  # and a ratio is at most 1
-                high = high.clip(upper=1)
-            ax.fill_between(group.arrival_rate, low, high, alpha=0.15, color=colour)
-        _load_axis(ax, list(table.arrival_rate))
+            ax.plot(group.arrival_rate, group["mean"], marker="o", color=colour, label=algorithm)
+            if (group.n >= MIN_BAND).all():
+                low, high = group.ci95_low.clip(lower=0), group.ci95_high  # every metric here is non-negative
+                if metric.endswith("acceptance_ratio"):  # and a ratio is at most 1
+                    high = high.clip(upper=1)
+                ax.fill_between(group.arrival_rate, low, high, color=colour, alpha=0.12, linewidth=0)
+            else:
+                seeds = jobs[jobs.name == algorithm]
+                ax.scatter(seeds.arrival_rate, seeds[metric], color=colour, s=6, alpha=0.6, linewidths=0, zorder=3)
+        _load_axis(ax, rates)
         ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    # beside the last panel, so that it never hides a line or a band
-    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="95% band over seeds", title_fontsize=7)
+        if thousands:
+            _thousands(ax.yaxis)
+        ax.grid(True)
+    _caption(fig, market_scope(jobs), spread_note(counts))
+    _legend(fig, _name_handles(names, palette), axes.flat[-1] if free else None)
     return _save(fig, out, name)
 
 
-def _decision_time(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
-    means = jobs.groupby("name")[["decision_time_ms_median", "decision_time_ms_p95"]].mean()
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    x = range(len(means))
-    bar_colours = [palette[n] for n in means.index]
-    ax.bar([i - 0.2 for i in x], means.decision_time_ms_median, width=0.4, label="median", color=bar_colours)
-    ax.bar([i + 0.2 for i in x], means.decision_time_ms_p95, width=0.4, label="p95", color=bar_colours, alpha=0.45,
-           hatch="//")  # fmt: skip
-    ax.set_xticks(list(x), means.index, rotation=20)
-    ax.set_yscale("log")
-    ax.set_ylabel("decision time per request (ms)")
-    key = [Patch(facecolor="lightgray", label="median"), Patch(facecolor="lightgray", alpha=0.45, hatch="//", label="p95")]
-    ax.legend(handles=key, fontsize=8, title="mean over jobs", title_fontsize=7)
-    ax.grid(alpha=0.3, axis="y")
-    return _save(fig, out, "decision_time")
+def _slots(ax: plt.Axes, rates: list[float]) -> None:
+    """The arrival rates as evenly spaced slots of the x axis, a thin line between two."""
+    for boundary in range(len(rates) - 1):
+        ax.axvline(boundary + 0.5, color="0.85", linewidth=0.6)
+    ax.set_xticks(range(len(rates)), [f"{r:g}" for r in rates])
+    ax.set_xlim(-0.5, len(rates) - 0.5)
+    ax.set_xlabel(LOAD_LABEL)
 
 
-def _metrics_tables(jobs: pd.DataFrame) -> pd.DataFrame:
-    tables = []
-    for job, name, rate in zip(jobs.job, jobs.name, jobs.arrival_rate):  # figures label a job by its name
-        table = read_metrics(Path(job) / "metrics.csv")
-        if table is not None:
-            tables.append(table.assign(algorithm=name, job=job, arrival_rate=rate))
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-
-
-def _domains(metrics: pd.DataFrame, out: Path) -> list[Path]:
-    if "phase" not in metrics:  # no metrics.csv beside the summaries
-        return []
-    evaluation = metrics[metrics.phase == "eval"]
-    domains = sorted({int(c[6:].split("_")[0]) for c in evaluation.columns if c.startswith("domain") and c.endswith("_hosted_vnfs")})
-    panels = [("node_utilization", "node utilization (share of capacity)"), ("hosted_vnfs", "hosted VNFs"),
-              ("hosted_vls", "hosted VLs")]  # fmt: skip
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    algorithms = sorted(evaluation.algorithm.unique())
-    width = 0.8 / max(1, len(domains))
-    for ax, (suffix, label) in zip(axes, panels):
-        for k, d in enumerate(domains):
-            column = f"domain{d}_{suffix}"
-            values = [evaluation.loc[evaluation.algorithm == a, column].mean() for a in algorithms]
-            ax.bar([i + (k - (len(domains) - 1) / 2) * width for i in range(len(algorithms))], values, width=width,
-                   label=f"domain {d}", color=DOMAIN_SHADES[k % len(DOMAIN_SHADES)], edgecolor="black", linewidth=0.5)  # fmt: skip
-        ax.set_xticks(range(len(algorithms)), algorithms, rotation=20)
+def _side_by_side(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[str, str, bool]], out: Path, name: str,
+                  palette: dict[str, str]) -> list[Path]:  # fmt: skip
+    """One panel per metric, the arrival rates as slots and the algorithms side by side in each: each seed's value
+    (dots) and the mean over seeds, with its 95% interval where n >= MIN_BAND. Wide intervals (a handful of
+    seeds of a metric that varies with the workload, as revenue does) then hide no other algorithm."""
+    rates = _rates(jobs)
+    names = sorted(set(table.name))
+    step = 0.8 / max(1, len(names))
+    legend_rows = -(-len(names) // 5)
+    fig, axes = _figure(DOUBLE_COLUMN, 2.3 + 0.4 + 0.16 * legend_rows, 1, len(panels))
+    counts = table[table.metric == panels[0][0]].n
+    for ax, (metric, label, thousands) in zip(axes.flat, panels):
+        rows = table[(table.metric == metric) & table["mean"].notna()]
+        for k, algorithm in enumerate(names):
+            shift = (k - (len(names) - 1) / 2) * step
+            group = rows[rows.name == algorithm].sort_values("arrival_rate")
+            seeds = jobs[jobs.name == algorithm]
+            colour = palette[algorithm]
+            ax.scatter([rates.index(r) + shift for r in seeds.arrival_rate], seeds[metric], color=colour, s=5,
+                       alpha=0.45, linewidths=0)  # fmt: skip
+            x = [rates.index(r) + shift for r in group.arrival_rate]
+            if (group.n >= MIN_BAND).all():
+                low = group.ci95_low.clip(lower=0)  # every metric here is non-negative
+                ax.errorbar(x, group["mean"], yerr=[group["mean"] - low, group.ci95_high - group["mean"]], marker="o",
+                            markersize=3, capsize=1.5, linewidth=0.8, linestyle="none", color=colour, label=algorithm)  # fmt: skip
+            else:
+                ax.plot(x, group["mean"], marker="o", markersize=3, linestyle="none", color=colour, label=algorithm)
+        _slots(ax, rates)
         ax.set_ylabel(label)
-        ax.grid(alpha=0.3, axis="y")
-    axes[0].legend(fontsize=8, title="mean over windows and jobs", title_fontsize=7)
-    return _save(fig, out, "domains")
+        if thousands:
+            _thousands(ax.yaxis)
+        ax.grid(True, axis="y")
+    note = ("dots: each seed; point: mean over seeds; bars: its 95% interval" if len(counts) and counts.min() >= MIN_BAND
+            else f"dots: each seed; point: mean over seeds (n < {MIN_BAND}: no interval)")  # fmt: skip
+    _caption(fig, market_scope(jobs), note)
+    _legend(fig, _name_handles(names, palette, line=False))
+    return _save(fig, out, name)
 
 
-def _learning_curves(metrics: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
-    """Per learner (and load, when the directory has several): mean over jobs of the training windows; nothing
-    when no job trained (no empty figure)."""
-    train = metrics[metrics.phase == "train"] if "phase" in metrics else metrics.iloc[0:0]
-    if train.empty:
-        return []
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
-    curves = train.groupby(["algorithm", "arrival_rate", "requests"]).mean(numeric_only=True).reset_index()
-    domains = sorted({int(c[6:].split("_")[0]) for c in curves.columns if c.endswith("_mean_price")})
-    several_loads = curves.arrival_rate.nunique() > 1
-    bounds = [f"learner_domain{d}_at_bounds" for d in domains if f"learner_domain{d}_at_bounds" in curves]
-    for (algorithm, rate), group in curves.groupby(["algorithm", "arrival_rate"]):
-        label = f"{algorithm} @ {rate:g}" if several_loads else algorithm
-        style = LOAD_STYLES[sorted(curves.arrival_rate.unique()).index(rate) % len(LOAD_STYLES)] if several_loads else "-"
-        colour = palette.get(algorithm, "gray")
-        axes[0].plot(group.requests, group[[f"domain{d}_revenue" for d in domains]].sum(axis=1), label=label, color=colour,
-                     linestyle=style)  # fmt: skip
-        axes[1].plot(group.requests, group[[f"domain{d}_mean_price" for d in domains]].mean(axis=1), color=colour, label=label,
-                     linestyle=style)  # fmt: skip
-        axes[2].plot(group.requests, group.acceptance_ratio, color=colour, label=label, linestyle=style)
-        if bounds:
-            axes[3].plot(group.requests, group[bounds].mean(axis=1), color=colour, label=label, linestyle=style)
-    labels = ["reward per window (revenue of all domains, price units)", "mean quoted price (mean over domains)",
-              "VNF-FG acceptance ratio (with exploration)", "actor outputs at a price bound (share)"]  # fmt: skip
-    for ax, label in zip(axes, labels):
-        ax.set_xlabel("training requests")
-        ax.set_ylabel(label, fontsize=8)
-        ax.grid(alpha=0.3)
-    axes[3].set_ylim(-0.02, 1.02)
-    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="mean over seeds", title_fontsize=7)
-    return _save(fig, out, "learning_curves")
-
-
-def _acceptance_revenue(table: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
-    """Per load, each algorithm a point: revenue across, acceptance up, each with its 95% interval over seeds.
+def _acceptance_revenue(jobs: pd.DataFrame, table: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
+    """Per load, each algorithm a point: revenue across, acceptance up, each with its 95% interval over seeds
+    (n >= MIN_BAND) or its seeds' own points.
 
     Who accepts most and who earns most, at a glance: an algorithm up and to
     the right of another beats it on both.
     """
     rates = sorted(set(table.arrival_rate))
-    columns = 1 if len(rates) <= 3 else 2  # sized for a paper's column (3.4 in) at 1:1: 7-8 pt text
+    columns = 1 if len(rates) <= 3 else 2  # one column of the paper, or both
     rows_n = -(-len(rates) // columns)
-    fig, axes = plt.subplots(rows_n, columns, figsize=(3.4 * columns, 2.2 * rows_n + 0.9), squeeze=False)
+    names = sorted(set(table.name))
+    legend_rows = -(-len(names) // 3)
+    fig, axes = _figure(SINGLE_COLUMN * columns if columns == 1 else DOUBLE_COLUMN,
+                        1.9 * rows_n + 0.45 + 0.16 * legend_rows, rows_n, columns)  # fmt: skip
+    counts = table[table.metric == "acceptance_ratio"].n
     for ax, rate in zip(axes.flat, rates):
         at = table[table.arrival_rate == rate].set_index(["name", "metric"])
         for name in sorted({n for n, _ in at.index}):
             if (name, "acceptance_ratio") not in at.index or (name, "revenue") not in at.index:
                 continue
             accept, revenue = at.loc[(name, "acceptance_ratio")], at.loc[(name, "revenue")]
-            x, y = revenue["mean"] / 1000, accept["mean"]  # intervals clipped to what the metrics can be
-            x_low, x_high = max(revenue.ci95_low, 0.0) / 1000, revenue.ci95_high / 1000
-            y_low, y_high = max(accept.ci95_low, 0.0), min(accept.ci95_high, 1.0)
-            ax.errorbar(x, y, xerr=[[x - x_low], [x_high - x]], yerr=[[y - y_low], [y_high - y]], color=palette[name],
-                        label=name, marker="o", markersize=4, capsize=2, linewidth=1)  # fmt: skip
-        ax.set_title(f"arrival rate {rate:g}", fontsize=8)
-        ax.set_xlabel("revenue (x1000 price units)", fontsize=7)
-        ax.set_ylabel("VNF-FG acceptance", fontsize=7)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
+            x, y = revenue["mean"], accept["mean"]
+            if accept.n >= MIN_BAND:  # intervals clipped to what the metrics can be
+                x_low, x_high = max(revenue.ci95_low, 0.0), revenue.ci95_high
+                y_low, y_high = max(accept.ci95_low, 0.0), min(accept.ci95_high, 1.0)
+                ax.errorbar(x, y, xerr=[[x - x_low], [x_high - x]], yerr=[[y - y_low], [y_high - y]], color=palette[name],
+                            label=name, marker="o", markersize=3.5, capsize=1.5, linewidth=0.8)  # fmt: skip
+            else:
+                seeds = jobs[(jobs.name == name) & (jobs.arrival_rate == rate)]
+                ax.scatter(seeds.revenue, seeds.acceptance_ratio, color=palette[name], s=6, alpha=0.6, linewidths=0)
+                ax.plot(x, y, marker="o", color=palette[name], label=name, linestyle="none")
+        ax.set_title(f"arrival rate {rate:g}")
+        ax.set_xlabel("revenue (price units)")
+        ax.set_ylabel("VNF-FG acceptance ratio")
+        _thousands(ax.xaxis)
+        ax.grid(True)
     for ax in list(axes.flat)[len(rates):]:
         ax.set_visible(False)
-    handles = {h.get_label(): h for ax in axes.flat for h in ax.get_legend_handles_labels()[0]}
-    legend_rows = -(-len(handles) // 3)
-    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3, fontsize=7, bbox_to_anchor=(0.5, 0.0),
-               title="mean over seeds, 95% intervals", title_fontsize=7, frameon=False)  # fmt: skip
-    fig.tight_layout(rect=(0, (0.25 + 0.16 * legend_rows) / fig.get_figheight(), 1, 1))
-    return save_figure(fig, [out / "acceptance_revenue.png", out / "acceptance_revenue.pdf"], bbox_inches="tight")
+    note = ("point: mean over seeds; bars: 95% intervals" if len(counts) and counts.min() >= MIN_BAND
+            else f"point: mean over seeds; dots: each seed (n < {MIN_BAND}: no interval)")  # fmt: skip
+    _caption(fig, market_scope(jobs), note)
+    _legend(fig, _name_handles(names, palette, line=False), columns=3)
+    return _save(fig, out, "acceptance_revenue")
+
+
+def paired_seeds(jobs: pd.DataFrame, baseline: str, metrics: tuple[str, ...]) -> pd.DataFrame:
+    """Per other name, arrival rate and seed: each metric minus the baseline's on the same workload."""
+    base = jobs[jobs.name == baseline][[*PAIR_KEY, *metrics]]
+    both = jobs[jobs.name != baseline].merge(base, on=PAIR_KEY, suffixes=("", "_baseline"))
+    return both.assign(**{m: both[m] - both[f"{m}_baseline"] for m in metrics})[["name", *PAIR_KEY, *metrics]]
 
 
 def _paired_vs_load(jobs: pd.DataFrame, table: pd.DataFrame, baseline: str, out: Path, palette: dict[str, str]) -> list[Path]:
-    """Each algorithm minus the baseline, paired by seed, with the 95% interval of the mean difference (``table``)."""
-    panels = [("acceptance_ratio", "VNF-FG acceptance ratio"), ("revenue", "revenue (price units)")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    """Each algorithm minus the baseline, paired by seed: the mean difference with the 95% interval (``table``,
+    n >= MIN_BAND) or each seed's difference, the algorithms side by side at each arrival rate."""
+    panels = [("acceptance_ratio", "VNF-FG acceptance ratio", False), ("revenue", "revenue (price units)", True)]
+    rates = sorted(set(table.arrival_rate))
     names = sorted(set(table.name))
-    for ax, (metric, label) in zip(axes[0], panels):
+    seeds = paired_seeds(jobs, baseline, tuple(m for m, _, _ in panels))
+    legend_rows = -(-len(names) // 3)
+    fig, axes = _figure(SINGLE_COLUMN, 2 * 1.75 + 0.55 + 0.16 * legend_rows, len(panels), 1, sharex=True)
+    step = 0.8 / max(1, len(names))  # each algorithm's place within its rate's slot
+    for ax, (metric, label, thousands) in zip(axes[:, 0], panels):
         rows = table[table.metric == metric]
         for k, name in enumerate(names):
             group = rows[rows.name == name].sort_values("arrival_rate")
-            shift = 1.0 + 0.04 * (k - (len(names) - 1) / 2)  # side by side at each load (multiplicative: log axis)
-            x = group.arrival_rate * shift
-            error = [group["mean"] - group.ci95_low, group.ci95_high - group["mean"]]
-            ax.errorbar(x, group["mean"], yerr=error, marker="o", capsize=3, color=palette[name], label=name)
-        ax.axhline(0.0, color="gray", linewidth=0.8)
-        _load_axis(ax, list(jobs.arrival_rate))
+            shift = (k - (len(names) - 1) / 2) * step
+            x = np.array([rates.index(r) + shift for r in group.arrival_rate])
+            colour = palette[name]
+            if (group.n >= MIN_BAND).all():
+                error = [group["mean"] - group.ci95_low, group.ci95_high - group["mean"]]
+                ax.errorbar(x, group["mean"], yerr=error, marker="o", markersize=3, capsize=1.5, linewidth=0.8,
+                            linestyle="none", color=colour, label=name)  # fmt: skip
+            else:
+                own = seeds[seeds.name == name]
+                ax.scatter([rates.index(r) + shift for r in own.arrival_rate], own[metric], color=colour, s=5,
+                           alpha=0.6, linewidths=0)  # fmt: skip
+                ax.plot(x, group["mean"], marker="o", markersize=3, linestyle="none", color=colour, label=name)
+        ax.axhline(0.0, color="0.4", linewidth=0.6)
+        _slots(ax, rates)
         ax.set_ylabel(f"{label}\nminus {baseline}, paired by seed")
-        ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="mean, 95% interval",
-                       title_fontsize=7)  # fmt: skip
+        if thousands:
+            _thousands(ax.yaxis)
+        ax.grid(True, axis="y")
+    axes[0][0].set_xlabel("")
+    counts = table[table.metric == "acceptance_ratio"].n
+    note = ("mean difference and its 95% interval" if len(counts) and counts.min() >= MIN_BAND
+            else f"mean difference; dots: each seed (n < {MIN_BAND}: no interval)")  # fmt: skip
+    _caption(fig, market_scope(jobs[jobs.name.isin([*names, baseline])]), note)
+    _legend(fig, _name_handles(names, palette, line=False), columns=3)
     return _save(fig, out, "paired_vs_load")
 
 
-def _domains_vs_load(table: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
-    """One row per domain: its revenue and its mean quoted price against the load, a line per algorithm."""
-    domains = sorted({int(m.rsplit("_d", 1)[1]) for m in table.metric if m.startswith("domain_revenue_d")})
-    if not domains:
+def own_loads(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per job (index), each domain's node utilization, mean over its evaluation windows
+    (``domain{d}_node_utilization``); empty without metrics.csv."""
+    if "phase" not in metrics:
+        return pd.DataFrame()
+    evaluation = metrics[metrics.phase == "eval"]
+    columns = [c for c in evaluation.columns if c.startswith("domain") and c.endswith("_node_utilization")]
+    return evaluation.groupby("job")[columns].mean() if columns else pd.DataFrame()
+
+
+def _domains_vs_load(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
+    """One row per domain: its mean quoted price and its revenue against its own node utilization: a dot per run,
+    and per algorithm a line through its means at each arrival rate (the marker names the rate)."""
+    loads = own_loads(metrics)
+    if loads.empty:
         return []
-    fig, axes = plt.subplots(len(domains), 2, figsize=(10, 2.8 * len(domains)), squeeze=False, sharex=True)
+    data = jobs.merge(loads, left_on="job", right_index=True)
+    domains = sorted(int(c[6:].split("_")[0]) for c in loads.columns)
+    rates = _rates(data)
+    names = sorted(set(data.name))
+    unpriced = sorted({n for n, a in zip(data.name, data.algorithm) if not quotes_prices(a)})
+    legend_rows = -(-(len(names) + len(rates)) // 6)
+    fig, axes = _figure(DOUBLE_COLUMN, 1.85 * len(domains) + 0.45 + 0.16 * legend_rows, len(domains), 2)
     for row, d in zip(axes, domains):
-        for ax, (metric, label) in zip(row, [(f"domain_revenue_d{d}", "revenue (price units)"),
-                                             (f"domain_mean_price_d{d}", "mean quoted price (price units)")]):  # fmt: skip
-            rows = table[(table.metric == metric) & table["mean"].notna()]
-            # markers shrink in drawing order: algorithms that quote the same static prices
-            # (cff_3d, sa, ilp) draw concentric rings instead of hiding one another
-            for i, (name, group) in enumerate(rows.groupby("name")):
-                group = group.sort_values("arrival_rate")
-                ax.plot(group.arrival_rate, group["mean"], marker="o", markersize=max(10 - 1.5 * i, 3),
-                        color=palette[name], label=name)  # fmt: skip
-            _load_axis(ax, list(table.arrival_rate))
-            ax.set_ylabel(f"domain {d}: {label}", fontsize=8)
-            ax.grid(alpha=0.3)
-    for ax in axes[:-1].flat:
-        ax.set_xlabel("")
-    handles = {h.get_label(): h for ax in axes.flat for h in ax.get_lines()}
-    axes[0][-1].legend(handles.values(), handles.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                       title="mean over seeds", title_fontsize=7)  # fmt: skip
+        x = f"domain{d}_node_utilization"
+        for ax, (column, label, priced) in zip(row, [(f"domain_mean_price_d{d}", "mean quoted price", True),
+                                                     (f"domain_revenue_d{d}", "revenue (price units)", False)]):  # fmt: skip
+            for name, group in data.groupby("name"):
+                if (priced and name in unpriced) or column not in group or group[column].isna().all():
+                    continue
+                colour = palette[name]
+                means = group.groupby("arrival_rate")[[x, column]].mean().sort_index()
+                ax.plot(means[x], means[column], color=colour, label=name)  # the path through the loads
+                for rate, point in means.iterrows():
+                    marker = LOAD_MARKERS[rates.index(rate) % len(LOAD_MARKERS)] if pd.notna(rate) else "o"
+                    ax.plot(point[x], point[column], marker=marker, markersize=4, color=colour, linestyle="none")
+                ax.scatter(group[x], group[column], color=colour, s=5, alpha=0.45, linewidths=0)  # each run
+            ax.set_xlabel(f"domain {d}: node utilization (share of capacity)")
+            ax.set_ylabel(f"domain {d}: {label}")
+            if not priced:
+                _thousands(ax.yaxis)
+            ax.grid(True)
+    handles = _name_handles(names, palette, marker=None)
+    handles += [Line2D([], [], color="0.4", marker=LOAD_MARKERS[i % len(LOAD_MARKERS)], linestyle="none",
+                       label=f"rate {r:g}") for i, r in enumerate(rates)]  # fmt: skip
+    note = "x: the domain's own node utilization; dots: each run; line: mean over seeds at each arrival rate (marker)"
+    if unpriced:
+        note += f"; {', '.join(unpriced)}: no price line (their domains quote no prices of their own)"
+    _caption(fig, market_scope(data), note)
+    _legend_groups(fig, [handles[: len(names)], handles[len(names):]])
     return _save(fig, out, "domains_vs_load")
+
+
+# --- figures of any directory -------------------------------------------------------------------------------------
 
 
 def _price_by_load(jobs: pd.DataFrame) -> pd.DataFrame:
     """One row per job, domain and used-share bin: the mean price the domain's elements quoted at that load and how
     many quotes it averages (summary.json's price_by_load; jobs without it are left out)."""
     rows = []
-    for job, name, rate in zip(jobs.job, jobs.name, jobs.arrival_rate):
+    for job, name, algorithm, rate, seed in zip(jobs.job, jobs.name, jobs.algorithm, jobs.arrival_rate, jobs.seed):
         curve = json.loads((Path(job) / "summary.json").read_text()).get("price_by_load")
         if not curve:
             continue
@@ -320,38 +520,212 @@ def _price_by_load(jobs: pd.DataFrame) -> pd.DataFrame:
         for d, (prices, counts) in enumerate(zip(curve["mean_price"], curve["count"])):
             for b, (price, count) in enumerate(zip(prices, counts)):
                 if count:
-                    rows.append({"name": name, "arrival_rate": rate, "domain": d, "used": (edges[b] + edges[b + 1]) / 2,
-                                 "price": price, "count": count})  # fmt: skip
+                    rows.append({"name": name, "algorithm": algorithm, "arrival_rate": rate, "seed": seed, "domain": d,
+                                 "used": (edges[b] + edges[b + 1]) / 2, "price": price, "count": count})  # fmt: skip
     return pd.DataFrame(rows)
 
 
+def _pooled(rows: pd.DataFrame) -> pd.Series:
+    """The mean price per used-share bin over ``rows``, weighted by their quotes."""
+    sums = rows.assign(total=rows.price * rows["count"]).groupby("used")[["total", "count"]].sum()
+    return sums.total / sums["count"]
+
+
 def _price_vs_load(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
-    """Does a domain's price follow its own load, element by element? Per domain (rows) and load (columns), each
-    algorithm's mean quoted price of an element (node resource or link) against that element's used share when the
-    request arrived, pooled over seeds (weighted by quotes). A load-following rule rises; a static price is flat."""
+    """Does a domain's price follow its own load, element by element? One panel per domain: each pricing
+    algorithm's mean quoted price of an element (node resource or link) against that element's used share when
+    the request arrived, pooled over arrival rates and seeds (weighted by quotes); thin: each seed's. A
+    load-following rule rises; a static price is flat."""
     curves = _price_by_load(jobs)
     if curves.empty:
         return []
-    domains, rates = sorted(curves.domain.unique()), sorted(curves.arrival_rate.unique())
-    fig, axes = plt.subplots(len(domains), len(rates), figsize=(3.2 * len(rates) + 1.8, 2.4 * len(domains)),
-                             squeeze=False, sharex=True, sharey=True)  # fmt: skip
-    for (d, rate), group in curves.groupby(["domain", "arrival_rate"]):
-        ax = axes[domains.index(d)][rates.index(rate)]
+    curves = curves[[quotes_prices(a) for a in curves.algorithm]]
+    if curves.empty:
+        return []
+    domains, names = sorted(curves.domain.unique()), sorted(curves.name.unique())
+    free = len(domains) % 2
+    rows_n = (len(domains) + free) // 2
+    legend_rows = 0 if free else -(-len(names) // 5)
+    fig, axes = _figure(DOUBLE_COLUMN, 2.05 * rows_n + 0.45 + 0.16 * legend_rows, rows_n, 2, sharex=True, sharey=True)
+    for d, group in curves.groupby("domain"):
+        ax = axes.flat[domains.index(d)]
         for name, line in group.groupby("name"):
-            pooled = line.assign(total=line.price * line["count"]).groupby("used")[["total", "count"]].sum()
-            ax.plot(pooled.index, pooled.total / pooled["count"], marker="o", markersize=3, color=palette[name], label=name)
-    for i, d in enumerate(domains):
-        axes[i][0].set_ylabel(f"domain {d}: mean quoted price", fontsize=8)
-    for j, rate in enumerate(rates):
-        axes[0][j].set_title(f"arrival rate {rate:g}", fontsize=8)
-        axes[-1][j].set_xlabel("element's used share when quoting", fontsize=8)
-    for ax in axes.flat:
-        ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=7)
-    handles = {h.get_label(): h for ax in axes.flat for h in ax.get_lines()}
-    axes[0][-1].legend(handles.values(), handles.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                       title="pooled over seeds", title_fontsize=7)  # fmt: skip
+            colour = palette[name]
+            for _, seed in line.groupby("seed"):
+                one = _pooled(seed)
+                ax.plot(one.index, one.values, color=colour, alpha=0.3, linewidth=0.5)
+            pooled = _pooled(line)
+            ax.plot(pooled.index, pooled.values, marker="o", markersize=2.5, color=colour, label=name)
+        ax.set_title(f"domain {d}")
+        ax.set_xlabel("element's used share when quoting")
+        ax.set_ylabel("mean quoted price (price units)")
+        ax.tick_params(labelbottom=True, labelleft=True)
+        ax.grid(True)
+    left_out = sorted({n for n, a in zip(jobs.name, jobs.algorithm) if not quotes_prices(a)})
+    note = "thick: pooled over arrival rates and seeds (weighted by quotes); thin: each seed"
+    if left_out:
+        note += f"; no line for {', '.join(left_out)} (no prices of the domains' own)"
+    _caption(fig, market_scope(jobs[jobs.name.isin(names)]), note)
+    _legend(fig, _name_handles(names, palette), axes.flat[-1] if free else None)
     return _save(fig, out, "price_vs_load")
+
+
+def _decision_time(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
+    means = jobs.groupby("name")[["decision_time_ms_median", "decision_time_ms_p95"]].mean()
+    fig, axes = _figure(SINGLE_COLUMN, 0.95 + 0.2 * len(means), 1, 1)
+    ax = axes[0][0]
+    y = np.arange(len(means))
+    bar_colours = [palette[n] for n in means.index]
+    ax.barh(y - 0.2, means.decision_time_ms_median, height=0.4, color=bar_colours)
+    ax.barh(y + 0.2, means.decision_time_ms_p95, height=0.4, color=bar_colours, alpha=0.45, hatch="////", linewidth=0)
+    ax.set_yticks(y, means.index)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    values = means.to_numpy()
+    span = values[values > 0].max() / values[values > 0].min() if (values > 0).any() else 10.0
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if span < 10 else ""))  # a narrow range: more labels
+    ax.set_xlabel("decision time per request (ms), log scale")
+    ax.grid(True, axis="x", which="both")
+    key = [Patch(facecolor="0.55", label="median"), Patch(facecolor="0.55", alpha=0.45, hatch="////", label="p95")]
+    _caption(fig, market_scope(jobs), "mean over each algorithm's runs (every arrival rate)")
+    _legend(fig, key)
+    return _save(fig, out, "decision_time")
+
+
+def _metrics_tables(jobs: pd.DataFrame) -> pd.DataFrame:
+    tables = []
+    for job, name, rate, seed in zip(jobs.job, jobs.name, jobs.arrival_rate, jobs.seed):  # figures label a job by its name
+        table = read_metrics(Path(job) / "metrics.csv")
+        if table is not None:
+            tables.append(table.assign(algorithm=name, job=job, arrival_rate=rate, seed=seed))
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def _domains(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path) -> list[Path]:
+    if "phase" not in metrics:  # no metrics.csv beside the summaries
+        return []
+    evaluation = metrics[metrics.phase == "eval"]
+    domains = sorted({int(c[6:].split("_")[0]) for c in evaluation.columns if c.startswith("domain") and c.endswith("_hosted_vnfs")})
+    if evaluation.empty or not domains:
+        return []
+    panels = [("node_utilization", "node utilization (share of capacity)"), ("hosted_vnfs", "hosted VNFs"),
+              ("hosted_vls", "hosted VLs")]  # fmt: skip
+    fig, axes = _figure(DOUBLE_COLUMN, 4.4, 2, 2)
+    algorithms = sorted(evaluation.algorithm.unique())
+    width = 0.8 / max(1, len(domains))
+    for ax, (suffix, label) in zip(axes.flat, panels):
+        for k, d in enumerate(domains):
+            column = f"domain{d}_{suffix}"
+            values = [evaluation.loc[evaluation.algorithm == a, column].mean() for a in algorithms]
+            ax.bar([i + (k - (len(domains) - 1) / 2) * width for i in range(len(algorithms))], values, width=width,
+                   label=f"domain {d}", color=DOMAIN_SHADES[k % len(DOMAIN_SHADES)], edgecolor="black", linewidth=0.4)  # fmt: skip
+        ax.set_xticks(range(len(algorithms)), algorithms, rotation=35, ha="right", rotation_mode="anchor")
+        ax.set_ylabel(label)
+        ax.grid(True, axis="y")
+    handles = [Patch(facecolor=DOMAIN_SHADES[k % len(DOMAIN_SHADES)], edgecolor="black", linewidth=0.4, label=f"domain {d}")
+               for k, d in enumerate(domains)]  # fmt: skip
+    used = jobs[jobs.job.isin(set(evaluation.job))]
+    _caption(fig, market_scope(used), "bars: mean over the evaluation windows of every arrival rate and seed")
+    _legend(fig, handles, axes.flat[-1])
+    return _save(fig, out, "domains")
+
+
+def smoothing_windows(windows: int) -> int:
+    """The windows of the learning curves' rolling mean: about a tenth of the training's windows, at least 1."""
+    return max(1, round(windows / 10))
+
+
+MAX_BANDS = 4  # curves of a panel that still read with a band each; a panel of more draws none
+BY_LOAD = 3  # arms from which the learning curves give each load rows of panels of its own
+
+
+def _learning_curves(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
+    """Along training, one panel per metric (2 columns): each algorithm or arm a colour, each seed's windows faint
+    and the mean over seeds of their rolling mean bold, with its 95% band where n >= MIN_BAND (and the panel has
+    at most MAX_BANDS curves). Several loads: a line style each, or, from BY_LOAD arms on, rows of panels each
+    (titled with the rate). Nothing when no job trained (no empty figure)."""
+    train = metrics[metrics.phase == "train"] if "phase" in metrics else metrics.iloc[0:0]
+    if train.empty:
+        return []
+    domains = sorted({int(c[6:].split("_")[0]) for c in train.columns if c.startswith("domain") and c.endswith("_mean_price")})
+    bounds = [f"learner_domain{d}_at_bounds" for d in domains if f"learner_domain{d}_at_bounds" in train]
+    curves = train[["algorithm", "arrival_rate", "job", "requests"]].assign(
+        reward=train[[f"domain{d}_revenue" for d in domains]].sum(axis=1, min_count=1),
+        price=train[[f"domain{d}_mean_price" for d in domains]].mean(axis=1),
+        acceptance=train.acceptance_ratio,
+        bounds=train[bounds].mean(axis=1) if bounds else np.nan,
+    )  # fmt: skip
+    panels = [("reward", "reward per window\n(all domains' revenue, price units)", (0, None)),
+              ("price", "mean quoted price\n(mean over domains)", (0, None)),
+              ("acceptance", "VNF-FG acceptance ratio\n(while exploring)", (0, 1))]  # (what the band is clipped to)
+    if bounds:
+        panels.append(("bounds", "actor outputs at a price bound\n(share)", (0, 1)))
+    panels = [p for p in panels if curves[p[0]].notna().any()]
+    windows = int(curves.groupby("job").size().max())
+    k = smoothing_windows(windows)
+    rates = sorted({r for r in curves.arrival_rate if pd.notna(r)})
+    names = sorted(set(curves.algorithm))
+    by_load = len(rates) > 1 and len(names) >= BY_LOAD  # rows of panels per load
+    styled = len(rates) > 1 and not by_load  # a line style per load
+    blocks = rates if by_load else [None]
+    per_block = -(-len(panels) // 2)  # rows of panels of one load
+    free = len(panels) % 2 == 1 and not by_load  # the legend's cell
+    per_panel = len(names) * (1 if by_load else max(1, len(rates)))
+    banded = per_panel <= MAX_BANDS
+    legend_rows = 0 if free else 2
+    height = (1.7 if by_load else 2.0) * per_block * len(blocks) + 0.45 + 0.16 * legend_rows
+    fig, axes = _figure(DOUBLE_COLUMN, height, per_block * len(blocks), 2, sharex=True)
+    cells = {(b, i): axes[b * per_block + i // 2][i % 2] for b in range(len(blocks)) for i in range(len(panels))}
+    counts = []
+    for (name, rate), group in curves.groupby(["algorithm", "arrival_rate"], dropna=False):
+        colour = palette.get(name, "gray")
+        style = LOAD_STYLES[rates.index(rate) % len(LOAD_STYLES)] if styled and pd.notna(rate) else "-"
+        block = rates.index(rate) if by_load else 0
+        counts.append(group.job.nunique())
+        for i, (column, _, limits) in enumerate(panels):
+            ax = cells[(block, i)]
+            wide = group.pivot_table(index="requests", columns="job", values=column, dropna=False)
+            for job in wide:  # each seed's raw windows, faint
+                ax.plot(wide.index, wide[job], color=colour, alpha=0.18 if banded else 0.08, linewidth=0.4, linestyle="-")
+            smooth = wide.rolling(k, center=True, min_periods=1).mean()
+            mean = smooth.mean(axis=1)
+            ax.plot(mean.index, mean.values, color=colour, linestyle=style, linewidth=1.2, label=f"{name} @ {rate:g}")
+            if banded and wide.shape[1] >= MIN_BAND:
+                band = smooth.apply(lambda row: pd.Series(mean_interval(row)), axis=1)
+                low, high = band.ci95_low.clip(*limits), band.ci95_high.clip(*limits)
+                ax.fill_between(band.index, low, high, color=colour, alpha=0.12, linewidth=0)
+    for (b, i), ax in cells.items():
+        column, label, limits = panels[i]
+        ax.set_ylabel(label)
+        ax.set_xlabel("training requests")
+        ax.tick_params(labelbottom=True)
+        if by_load:
+            ax.set_title(f"arrival rate {blocks[b]:g}")
+        _thousands(ax.xaxis)
+        if column == "reward":
+            _thousands(ax.yaxis)
+        if limits[1] is not None:
+            ax.set_ylim(limits[0] - 0.02, limits[1] + 0.02)
+        ax.grid(True)
+    for ax in axes.flat:
+        if ax not in cells.values():
+            ax.set_axis_off()
+    styles = [Line2D([], [], color="0.3", linestyle=LOAD_STYLES[i % len(LOAD_STYLES)], label=f"rate {r:g}")
+              for i, r in enumerate(rates)] if styled else []  # fmt: skip
+    window = int(np.median(train.groupby("job").requests.diff().dropna())) if windows > 1 else int(train.requests.max())
+    trained = jobs[jobs.job.isin(set(train.job))]
+    smooth_note = f"rolling mean over {k} windows of {window:,} requests" if k > 1 else f"windows of {window:,} requests (not smoothed)"
+    if max(counts) < MIN_BAND:
+        band = ""
+    elif not banded:
+        band = f"; no 95% bands ({per_panel} curves a panel)"
+    else:
+        band = "; band: its 95% interval" + ("" if min(counts) >= MIN_BAND else f" where n >= {MIN_BAND}")
+    _caption(fig, market_scope(trained, f"trained on {listed(train.groupby('job').requests.max())} requests", "curve"),
+             f"faint: each seed's windows; line: mean over seeds of their {smooth_note}{band}")  # fmt: skip
+    _legend_groups(fig, [_name_handles(names, palette, marker=None), styles], axes.flat[-1] if free else None)
+    return _save(fig, out, "learning_curves")
 
 
 def market_jobs(directory: Path, runs: list[Path] | None = None) -> pd.DataFrame:
@@ -365,11 +739,13 @@ def market_jobs(directory: Path, runs: list[Path] | None = None) -> pd.DataFrame
 
 
 def plot_market(directory: Path, runs: list[Path] | None = None, baseline: str | None = None) -> list[Path]:
-    """Every figure of the multi-domain runs under ``directory``, into ``directory/figures``.
+    """Every figure that applies to the multi-domain runs under ``directory``, into ``directory/figures``.
 
     ``baseline``: the name the paired figure takes differences to; by default
     ``cff_3d`` when the directory holds it (else, or with ``none``, no paired
-    figure). Everything is read and checked before the first figure is written.
+    figure). Figures against the arrival rate need several rates, the
+    comparison of algorithms several algorithms. Everything is read and
+    checked before the first figure is written.
     """
     directory = Path(directory)
     jobs = market_jobs(directory, runs)
@@ -377,21 +753,27 @@ def plot_market(directory: Path, runs: list[Path] | None = None, baseline: str |
     table = aggregate(jobs)
     palette = colours(set(jobs.name))
     metrics = _metrics_tables(jobs)
+    several_loads = len(_rates(jobs)) > 1
     out = directory / "figures"
     out.mkdir(exist_ok=True)
-    written = _lines_vs_load(
-        table, [("acceptance_ratio", "VNF-FG acceptance ratio"), ("vnf_acceptance_ratio", "VNF acceptance ratio"),
-                ("vl_acceptance_ratio", "VL acceptance ratio")], out, "acceptance_vs_load", palette,
-    )  # fmt: skip
-    written += _lines_vs_load(
-        table, [("revenue", "revenue (price units)"), ("cost", "cost (resource units)")], out, "revenue_cost_vs_load", palette
-    )
-    written += _acceptance_revenue(table, out, palette)
-    if pairs is not None and not pairs.empty:  # against the first baseline named
-        written += _paired_vs_load(jobs, pairs[pairs.baseline == baseline], baseline, out, palette)
-    written += _domains_vs_load(table, out, palette)
-    written += _price_vs_load(jobs, out, palette)
-    written += _decision_time(jobs, out, palette)
-    written += _domains(metrics, out)
-    written += _learning_curves(metrics, out, palette)
+    written: list[Path] = []
+    with plt.rc_context(STYLE):
+        if several_loads:
+            written += _against_load(jobs, table, [("acceptance_ratio", "VNF-FG acceptance ratio", False),
+                                                   ("vnf_acceptance_ratio", "VNF acceptance ratio", False),
+                                                   ("vl_acceptance_ratio", "VL acceptance ratio", False)],
+                                     out, "acceptance_vs_load", palette)  # fmt: skip
+            written += _side_by_side(jobs, table, [("revenue", "revenue (price units)", True),
+                                                   ("cost", "cost (resource units)", True)],
+                                     out, "revenue_cost_vs_load", palette)  # fmt: skip
+        if jobs.name.nunique() > 1:
+            written += _acceptance_revenue(jobs, table, out, palette)
+        if pairs is not None and not pairs.empty:  # against the first baseline named
+            written += _paired_vs_load(jobs, pairs[pairs.baseline == baseline], baseline, out, palette)
+        if several_loads:
+            written += _domains_vs_load(jobs, metrics, out, palette)
+        written += _price_vs_load(jobs, out, palette)
+        written += _decision_time(jobs, out, palette)
+        written += _domains(jobs, metrics, out)
+        written += _learning_curves(jobs, metrics, out, palette)
     return written

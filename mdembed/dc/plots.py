@@ -1,18 +1,25 @@
-"""Figures of data-centre runs, from their result files only (``python -m mdembed.plot DIR``).
+"""Figures of data-centre runs, from their result files only (``mdembed plot DIR``).
 
 DIR is one dc_provisioning run or a directory holding several (e.g. seeds).
-Writes PNG and PDF into DIR/figures:
+Writes PNG (300 dpi) and PDF into DIR/figures, sized and captioned as the
+multi-domain figures are (:mod:`mdembed.analysis.figures`): at most 7 in wide,
+panels in 2 columns, 7-8 pt text, the legend under the panels or in the grid's
+free panel, and above the panels the scope: one data centre (one domain), the
+requests of the held-out evaluation, the training, the seeds and n. A 95%
+interval over seeds is drawn only where n >= 3; with fewer, each seed's value.
 
-- ``dc_learning_curves``: reward per step, acceptance rate, epsilon, the TD
-  loss, the mean Q estimate and the action mix along training, one thin
-  line per run and their mean;
+- ``dc_learning_curves`` (runs that trained): reward per step, acceptance
+  rate, epsilon, the TD loss, the mean Q estimate and the action mix along
+  training: each run's windows faint, the mean over runs of their rolling
+  mean bold (with its 95% band where n >= 3); dotted lines mark the phases;
 - ``dc_comparison`` (runs of one boot delay): the held-out evaluation, the
   DQN against each rule: acceptance rate, SLA violations, resource
   utilization, mean and p95 end-to-end delay, instances in use and reward
-  per step; bars are the mean over runs, dots the runs;
+  per step; bars are the mean over runs, dots the runs, whiskers the 95%
+  interval (n >= 3);
 - ``dc_vs_boot`` (runs of several boot delays, e.g. the study): each of
   those metrics against the boot delay, one line per policy (mean over the
-  runs) with its 95% interval as a band.
+  runs) with its 95% interval as a band (n >= 3) or the runs' own values.
 """
 
 from __future__ import annotations
@@ -25,9 +32,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
-from mdembed.analysis.aggregate import aggregate_dc, boot_delay, read_job, scan  # noqa: E402
-from mdembed.analysis.figures import read_metrics, require_columns, save_figure  # noqa: E402
+from mdembed.analysis.aggregate import aggregate_dc, boot_delay, mean_interval, read_job, scan  # noqa: E402
+from mdembed.analysis.figures import (  # noqa: E402
+    DOUBLE_COLUMN, MIN_BAND, STYLE, _caption, _figure, _legend, _save, count_range, listed, read_metrics,
+    require_columns, seed_list, smoothing_windows, spread_note,
+)  # fmt: skip
 from mdembed.config import DC_SCENARIO  # noqa: E402
 
 SCENARIO = DC_SCENARIO
@@ -37,15 +49,17 @@ COLORS = {"dqn": "tab:blue", "autoscaler": "tab:orange", "predictive": "tab:gree
           "static_peak": "black"}  # fmt: skip
 SHORT = {"dqn": "DQN", "autoscaler": "auto", "predictive": "pred.", "static_mean": "st.mean", "static_peak": "st.peak"}
 PANELS = (
-    ("acceptance_rate", "acceptance rate (share of requests)"),
-    ("sla_violation_rate", "SLA violations (share of served)"),
-    ("resource_utilization", "resource utilization (share of DC)"),
+    ("acceptance_rate", "acceptance rate\n(share of requests)"),
+    ("sla_violation_rate", "SLA violations\n(share of served)"),
+    ("resource_utilization", "resource utilization\n(share of DC)"),
     ("e2e_delay_ms_mean", "mean end-to-end delay (ms)"),
     ("e2e_delay_ms_p95", "p95 end-to-end delay (ms)"),
     ("instances", "instances in use (mean)"),
     ("reward_per_step", "reward per step"),
 )
+SHARES = ("acceptance_rate", "sla_violation_rate", "resource_utilization")  # between 0 and 1
 DIAGNOSTIC_PANELS = (("loss", "TD loss (window mean)"), ("q_mean", "Q estimate of sampled actions"))
+ACTIONS = (("allocate", "tab:green"), ("uninstall", "tab:red"), ("wait", "tab:grey"))
 
 
 TRAINING_COLUMNS = ("phase_name", "steps", "reward", "acceptance_rate", "epsilon")  # what the learning curves read
@@ -54,11 +68,6 @@ TRAINING_COLUMNS = ("phase_name", "steps", "reward", "acceptance_rate", "epsilon
 def dc_runs(directory: Path) -> list[Path]:
     """Usable dc_provisioning runs under ``directory`` (itself included), as aggregate finds them."""
     return [job.directory for job in scan(directory)[0] if job.scenario == SCENARIO]
-
-
-def _save(fig: plt.Figure, out: Path, name: str, top: float = 1.0) -> list[Path]:
-    fig.tight_layout(rect=(0, 0, 1, top))
-    return save_figure(fig, [out / f"{name}.png", out / f"{name}.pdf"])
 
 
 def _training(runs: list[Path]) -> list[pd.DataFrame]:
@@ -75,107 +84,174 @@ def _training(runs: list[Path]) -> list[pd.DataFrame]:
     return tables
 
 
-def _learning_curves(tables: list[pd.DataFrame], out: Path) -> list[Path]:
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
-    axes = axes.ravel()
+def dc_scope(summaries: list[dict], tables: list[pd.DataFrame] | None = None, per: str = "point", n: str | None = None) -> str:
+    """One line: one data centre (one domain), the evaluation's requests (or, with training ``tables``, the
+    training's steps), the seeds and n (by default the number of runs) per ``per``."""
+    topology = listed(s.get("topology", "datacentre") for s in summaries)
+    if tables:
+        what = f"trained {listed(int(t.steps.max()) for t in tables)} steps"
+    else:
+        steps = listed(s.get("eval_steps") for s in summaries)
+        arrived = [s["dqn"]["arrived"] for s in summaries if isinstance(s.get("dqn", {}).get("arrived"), (int, float))]
+        requests = f", {count_range(arrived)} requests per run" if arrived else ""
+        what = (f"evaluated {steps} steps" if steps != "?" else "evaluated") + requests
+    seeds = [s["seed"] for s in summaries]
+    boots = {boot_delay(s) for s in summaries}
+    boots = f", boot delays {listed(boots)} s" if len(boots) > 1 else ""
+    return f"topology {topology} (one data centre, 1 domain), {what}, {seed_list(seeds)}{boots} (n = {n or len(summaries)} per {per})"
+
+
+def _learning_curves(tables: list[pd.DataFrame], summaries: list[dict], out: Path) -> list[Path]:
+    """Each panel a training metric: each run's windows faint, the mean over runs of their rolling mean, its 95%
+    band where n >= MIN_BAND; nothing when no run trained (no empty figure)."""
     if not tables:
-        for ax in axes:
-            ax.text(0.5, 0.5, "no training in these runs", ha="center", va="center", transform=ax.transAxes)
-            ax.set_axis_off()
-        return _save(fig, out, "dc_learning_curves")
+        return []
     curves = pd.concat(tables, ignore_index=True)
-    panels = (("reward_per_step", "reward per step"), ("acceptance_rate", "acceptance rate (share of requests)"),
-              ("epsilon", "exploration rate epsilon"))  # fmt: skip
-    panels += tuple(p for p in DIAGNOSTIC_PANELS if p[0] in curves)  # runs from before the diagnostics have none
-    mean = curves.groupby("steps").mean(numeric_only=True).reset_index()
-    for ax in axes[len(panels):]:
-        ax.set_axis_off()
-    if "allocate_share" in curves:
-        ax = axes[5]
-        ax.set_axis_on()
-        for op, color in (("allocate", "tab:green"), ("uninstall", "tab:red"), ("wait", "tab:grey")):
-            ax.plot(mean.steps, mean[f"{op}_share"], color=color, label=op)
-        ax.set_xlabel("training steps")
-        ax.set_ylabel("action mix (share of steps)")
-        ax.set_ylim(0, 1)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    for ax, (column, label) in zip(axes, panels):
-        if len(tables) > 1:
-            for i, group in curves.groupby("run"):
-                ax.plot(group.steps, group[column], color="tab:blue", alpha=0.25, linewidth=0.8,
-                        label="single run" if i == 0 else None)  # fmt: skip
-        ax.plot(mean.steps, mean[column], color="tab:blue", label=f"mean of {len(tables)} runs" if len(tables) > 1 else "DQN")
-        ax.set_xlabel("training steps")
+    panels = [("reward_per_step", "reward per step", None), ("acceptance_rate", "acceptance rate\n(share of requests)", (0, 1)),
+              ("epsilon", "exploration rate epsilon", (0, 1))]  # fmt: skip
+    panels += [(c, label, None) for c, label in DIAGNOSTIC_PANELS if c in curves]  # runs from before the diagnostics have none
+    mix = "allocate_share" in curves
+    rows = -(-(len(panels) + mix) // 2)
+    fig, axes = _figure(DOUBLE_COLUMN, 1.75 * rows + 0.65, rows, 2, sharex=True)
+    k = smoothing_windows(int(curves.groupby("run").size().max()))
+    n = len(tables)
+    for ax, (column, label, limits) in zip(axes.flat, panels):
+        wide = curves.pivot_table(index="steps", columns="run", values=column, dropna=False)
+        for run in wide:
+            ax.plot(wide.index, wide[run], color="tab:blue", alpha=0.25, linewidth=0.5)
+        smooth = wide.rolling(k, center=True, min_periods=1).mean()
+        mean = smooth.mean(axis=1)
+        ax.plot(mean.index, mean.values, color="tab:blue", linewidth=1.2)
+        if n >= MIN_BAND:
+            band = smooth.apply(lambda row: pd.Series(mean_interval(row)), axis=1)
+            low, high = (band.ci95_low, band.ci95_high) if limits is None else (band.ci95_low.clip(*limits), band.ci95_high.clip(*limits))
+            ax.fill_between(band.index, low, high, color="tab:blue", alpha=0.15, linewidth=0)
         ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
+        if limits is not None:
+            ax.set_ylim(limits[0] - 0.03, limits[1] + 0.03)
+    if mix:
+        ax = axes.flat[len(panels)]
+        for op, color in ACTIONS:
+            wide = curves.pivot_table(index="steps", columns="run", values=f"{op}_share", dropna=False)
+            mean = wide.rolling(k, center=True, min_periods=1).mean().mean(axis=1)
+            ax.plot(wide.index, wide.mean(axis=1), color=color, alpha=0.3, linewidth=0.5)
+            ax.plot(mean.index, mean.values, color=color, linewidth=1.2)
+        ax.set_ylabel("action mix (share of steps)")
+        ax.set_ylim(-0.03, 1.03)
+    used = len(panels) + mix
+    for ax in axes.flat[used:]:
+        ax.set_axis_off()
     phase_ends = curves.groupby("phase_name", sort=False).steps.max().iloc[:-1]
-    for ax in axes[: len(panels)]:
+    for ax in axes.flat[:used]:
         for end in phase_ends:
             ax.axvline(end, color="grey", linestyle=":", linewidth=0.8)
-    axes[1].legend(fontsize=8, loc="lower right")
-    axes[2].set_ylim(0, 1.05)
-    axes[2].set_title("phases: " + " | ".join(curves.phase_name.drop_duplicates()), fontsize=8)
+        ax.set_xlabel("training steps")
+        ax.tick_params(labelbottom=True)
+        ax.grid(True)
+    window = int(curves.groupby("run").steps.diff().median()) if curves.groupby("run").size().max() > 1 else int(curves.steps.max())
+    smooth_note = f"rolling mean over {k} windows of {window:,} steps" if k > 1 else f"windows of {window:,} steps"
+    handles = [Line2D([], [], color="tab:blue", alpha=0.4, linewidth=0.5, label="each run's windows"),
+               Line2D([], [], color="tab:blue", linewidth=1.2, label=f"DQN, mean over runs ({smooth_note})")]  # fmt: skip
+    if n >= MIN_BAND:
+        handles.append(Patch(color="tab:blue", alpha=0.15, label="95% interval"))
+    handles.append(Line2D([], [], color="grey", linestyle=":", label="phase end"))
+    if mix:
+        handles += [Line2D([], [], color=c, label=op) for op, c in ACTIONS]
+    phases = " | ".join(curves.phase_name.drop_duplicates())
+    _caption(fig, dc_scope(summaries, tables, "curve"), f"phases: {phases}")
+    _legend(fig, handles, columns=4)
     return _save(fig, out, "dc_learning_curves")
+
+
+def _label(policy: str, name: str) -> str:
+    return name if SHORT[policy] == name else f"{SHORT[policy]}: {name}"
 
 
 def _policies(summaries: list[dict]) -> list[tuple[str, str]]:
     return [(p, name) for p, name in POLICIES if all(p in s for s in summaries)]
 
 
+def _values(summaries: list[dict], policy: str, metric: str) -> np.ndarray:
+    return np.array([np.nan if s[policy][metric] is None else s[policy][metric] for s in summaries], dtype=float)
+
+
 def _comparison(summaries: list[dict], out: Path) -> list[Path]:
-    fig, axes = plt.subplots(2, 4, figsize=(13, 6.5))
-    axes = axes.ravel()
-    axes[-1].set_axis_off()
     policies = _policies(summaries)
-    for ax, (metric, label) in zip(axes, PANELS):
-        for x, (policy, name) in enumerate(policies):
-            values = np.array([np.nan if s[policy][metric] is None else s[policy][metric] for s in summaries], dtype=float)
-            ax.bar(x, np.nanmean(values), width=0.6, color=COLORS[policy], label=name)
-            if len(values) > 1:
-                ax.scatter(np.full(len(values), x), values, color="black", s=10, zorder=3,
-                           label="one seed" if x == 0 else None)  # fmt: skip
-        ax.set_xticks(range(len(policies)), [SHORT[p] for p, _ in policies], fontsize=8)
+    fig, axes = _figure(DOUBLE_COLUMN, 1.55 * 4 + 0.45, 4, 2)
+    n = len(summaries)
+    for ax, (metric, label) in zip(axes.flat, PANELS):
+        for x, (policy, _) in enumerate(policies):
+            values = _values(summaries, policy, metric)
+            seen = values[~np.isnan(values)]
+            mean = seen.mean() if len(seen) else np.nan
+            ax.bar(x, mean, width=0.6, color=COLORS[policy], alpha=0.85)
+            if len(seen) >= MIN_BAND:
+                interval = mean_interval(pd.Series(seen))
+                low, high = interval["ci95_low"], interval["ci95_high"]
+                if metric in SHARES:
+                    low, high = max(low, 0.0), min(high, 1.0)
+                ax.errorbar(x, mean, yerr=[[mean - low], [high - mean]], color="0.2", capsize=2, linewidth=0.8)
+            if len(seen) > 1:
+                ax.scatter(np.full(len(seen), x), seen, color="black", s=5, zorder=3, linewidths=0)
+        ax.set_xticks(range(len(policies)), [SHORT[p] for p, _ in policies])
         ax.set_ylabel(label)
-        ax.grid(alpha=0.3, axis="y")
+        ax.grid(True, axis="y")
         if metric in ("acceptance_rate", "resource_utilization"):
             ax.set_ylim(0, 1)
-    handles, labels = axes[0].get_legend_handles_labels()
-    axes[-1].legend(handles, labels, loc="center", fontsize=9, frameon=False)
+    handles = [Patch(color=COLORS[p], label=_label(p, name)) for p, name in policies]
+    if n > 1:
+        handles.append(Line2D([], [], color="black", marker="o", markersize=2.5, linestyle="none", label="one seed"))
+    if n >= MIN_BAND:
+        handles.append(Line2D([], [], color="0.2", marker="_", markersize=6, linestyle="none", label="95% interval"))
     boots = sorted({boot_delay(s) for s in summaries})
-    fig.suptitle(f"held-out evaluation, boot delay {boots[0]:g} s, {len(summaries)} seed(s)", fontsize=10)
-    return _save(fig, out, "dc_comparison", top=0.95)
+    if n == 1:
+        spread = "bars: the run's values"
+    else:
+        spread = "bars: mean over runs; " + ("whiskers: 95% interval" if n >= MIN_BAND else f"dots: each run (n < {MIN_BAND}: no interval)")
+    note = f"held-out evaluation, boot delay {boots[0]:g} s; {spread}"
+    _caption(fig, dc_scope(summaries), note)
+    _legend(fig, handles, axes.flat[-1])
+    return _save(fig, out, "dc_comparison")
 
 
 def _versus_boot(summaries: list[dict], out: Path) -> list[Path]:
     table = aggregate_dc(summaries)
-    fig, axes = plt.subplots(2, 4, figsize=(13, 6.5))
-    axes = axes.ravel()
-    axes[-1].set_axis_off()
-    for ax, (metric, label) in zip(axes, PANELS):
-        for policy, name in _policies(summaries):
+    fig, axes = _figure(DOUBLE_COLUMN, 1.55 * 4 + 0.45, 4, 2, sharex=True)
+    boots = np.array([boot_delay(s) for s in summaries])
+    for ax, (metric, label) in zip(axes.flat, PANELS):
+        for policy, _ in _policies(summaries):
             rows = table[(table.policy == policy) & (table.metric == metric)].sort_values("boot_s")
-            ax.plot(rows.boot_s, rows["mean"], marker="o", markersize=3, color=COLORS[policy], label=name)
-            ax.fill_between(rows.boot_s, rows.ci95_low, rows.ci95_high, color=COLORS[policy], alpha=0.15, linewidth=0)
+            colour = COLORS[policy]
+            ax.plot(rows.boot_s, rows["mean"], marker="o", markersize=3, color=colour)
+            if (rows.n >= MIN_BAND).all():
+                low, high = rows.ci95_low, rows.ci95_high
+                if metric in SHARES:
+                    low, high = low.clip(0, 1), high.clip(0, 1)
+                ax.fill_between(rows.boot_s, low, high, color=colour, alpha=0.15, linewidth=0)
+            else:
+                ax.scatter(boots, _values(summaries, policy, metric), color=colour, s=5, alpha=0.6, linewidths=0)
         ax.set_xlabel("boot delay (s)")
+        ax.tick_params(labelbottom=True)
         ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    axes[-1].legend(handles, labels, loc="center", fontsize=9, frameon=False)
+        ax.grid(True)
+    handles = [Line2D([], [], color=COLORS[p], marker="o", markersize=3, label=_label(p, name))
+               for p, name in _policies(summaries)]  # fmt: skip
     seeds = table.groupby("boot_s").n.max()
-    count = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
-    fig.suptitle(f"held-out evaluation against boot delay: mean and 95% interval over {count} seeds per boot delay",
-                 fontsize=10)  # fmt: skip
-    return _save(fig, out, "dc_vs_boot", top=0.95)
+    _caption(fig, dc_scope(summaries, per="boot delay", n=count_range(seeds)),
+             "held-out evaluation against boot delay; " + spread_note(seeds, "mean over runs"))  # fmt: skip
+    _legend(fig, handles, axes.flat[-1])
+    return _save(fig, out, "dc_vs_boot")
 
 
 def plot_dc(directory: Path, runs: list[Path] | None = None) -> list[Path]:
-    """Both figures for the dc runs under ``directory``, into ``directory/figures``; every file is read and
-    checked before the first figure is written."""
+    """The figures that apply to the dc runs under ``directory``, into ``directory/figures``; every file is read
+    and checked before the first figure is written."""
     runs = dc_runs(directory) if runs is None else runs
     summaries = [read_job(run).summary for run in runs]
     tables = _training(runs)
     out = Path(directory) / "figures"
     out.mkdir(exist_ok=True)
     several = len({boot_delay(s) for s in summaries}) > 1
-    return _learning_curves(tables, out) + (_versus_boot(summaries, out) if several else _comparison(summaries, out))
+    with plt.rc_context(STYLE):
+        written = _learning_curves(tables, [summaries[t.run.iloc[0]] for t in tables], out)
+        return written + (_versus_boot(summaries, out) if several else _comparison(summaries, out))
