@@ -464,6 +464,7 @@ def main() -> None:
     # traceback per line: run.log keeps every line, and the report line at the end says stdout failed, in one line.
     logging.raiseExceptions = False
     try:
+        sys.argv[1:] = _multirun_first(sys.argv[1:])
         check_overrides(sys.argv[1:])
         try:
             hydra_main()
@@ -525,6 +526,13 @@ def _let_jobs_save(signum: int) -> None:
     deadline = time.monotonic() + JOB_STOP_GRACE_S
     while time.monotonic() < deadline and any(lock.holder_pid(job) in holders for job in jobs):
         time.sleep(0.2)
+
+
+def _multirun_first(args: list[str]) -> list[str]:
+    """``-m`` anywhere on the line (``experiment=smoke -m seed=1,2``): Hydra's parser takes it only before the
+    overrides, since a flag between them splits its list of them."""
+    flags = [a for a in args if a in HYDRA_FLAGS_CHECKED]
+    return flags + [a for a in args if a not in HYDRA_FLAGS_CHECKED]
 
 
 def _counted() -> str:

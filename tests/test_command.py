@@ -217,3 +217,12 @@ def test_eval_of_a_data_centre_run_from_its_directory(tmp_path):
     evaluated = json.loads(again.read_text())
     assert evaluated["eval_seed"] == 5 and evaluated["seed"] == 0 and evaluated["mode"] == "eval"
     assert evaluated["autoscaler"] != summary["autoscaler"]  # other requests
+
+
+def test_multirun_flag_anywhere_on_the_line(tmp_path):
+    """`experiment=smoke -m seed=1,2`: Hydra's own parser refuses a flag between overrides; ours moves it first."""
+    result = subprocess.run([sys.executable, "-m", "mdembed.run", "experiment=smoke", "workload.num_requests=30", "-m",
+                             "seed=1,2", "progress=false", "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path}"],
+                            capture_output=True, text=True, env=ENV, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "mdembed: sweep ended: 2 jobs: 2 finished" in result.stdout
