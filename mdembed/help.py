@@ -57,8 +57,9 @@ def settings_lines() -> list[str]:
 
 def text() -> str:
     parts = [USAGE, "config groups (group=option; a file of mdembed/conf/GROUP/):"]
-    width = max(len(name) for name, _ in groups())
-    parts += [f"  {name:<{width}}  {', '.join(options)}" for name, options in groups()]
+    found = groups()
+    width = max(len(name) for name, _ in found)
+    parts += [f"  {name:<{width}}  {', '.join(options)}" for name, options in found]
     parts += ["", "settings (key=value; the defaults of mdembed/conf/config.yaml, which an experiment may change):"]
     parts += settings_lines()
     parts += ["  workload:                   # workload=default (mdembed/conf/workload/default.yaml)"]

@@ -13,6 +13,8 @@ import pandas as pd
 
 from mdembed.errors import MdembedError
 
+RUN_SETTINGS = "run_settings.json"  # a run's settings that decide its numbers, written first (mdembed.run)
+
 
 class InvalidResult(MdembedError):
     """A run that ended with NaN or infinite metrics: not a finished run."""

@@ -30,11 +30,10 @@ from mdembed.config import (CONF_DIR, MARKET_SCENARIO, Settings, compose, differ
                             settings_from_config)
 from mdembed.errors import (EXIT_ENVIRONMENT, EXIT_USER_ERROR, ConfigError, EnvironmentFailure, MdembedError, command, exit_status,
                             exit_with, output_failure)
-from mdembed.io import read_json, write_atomic, write_json
+from mdembed.io import RUN_SETTINGS, read_json, write_atomic, write_json
 from mdembed.scenarios import SCENARIOS
 from mdembed.stopping import Terminated
 
-RUN_SETTINGS = "run_settings.json"
 register_resolvers()  # before Hydra composes: the default directory names use them
 
 __all__ = ["CONF_DIR", "compose", "main", "run"]  # compose and CONF_DIR live in mdembed.config, kept here for scripts

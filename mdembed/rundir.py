@@ -23,10 +23,9 @@ from typing import Any
 from mdembed.cli import ArgumentParser
 from mdembed.config import run_name
 from mdembed.errors import ConfigError, command
-from mdembed.io import read_json
+from mdembed.io import RUN_SETTINGS, read_json
 
 POLICY_FILE = "policy.pt"
-RUN_SETTINGS = "run_settings.json"
 
 
 def saved_settings(run_dir: Path) -> dict[str, Any]:

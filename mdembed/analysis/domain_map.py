@@ -47,7 +47,7 @@ from mdembed.analysis.aggregate import Job, jobs_table  # noqa: E402
 from mdembed.cli import ArgumentParser  # noqa: E402
 from mdembed.config import TopologySettings, section  # noqa: E402
 from mdembed.errors import MdembedError, command  # noqa: E402
-from mdembed.io import atomic, read_json  # noqa: E402
+from mdembed.io import RUN_SETTINGS, atomic, read_json  # noqa: E402
 from mdembed.network.make import make_substrate  # noqa: E402
 from mdembed.network.positions import estimated_positions  # noqa: E402
 from mdembed.network.substrate import NODE_RESOURCES, Substrate  # noqa: E402
@@ -342,7 +342,7 @@ class NoMap(MdembedError):
 
 def run_substrate(run_dir: Path) -> tuple[dict[str, Any], TopologySettings, Topology, Substrate]:
     """A run's settings and its substrate rebuilt from them (the run's own recipe)."""
-    settings = read_json(Path(run_dir) / "run_settings.json")
+    settings = read_json(Path(run_dir) / RUN_SETTINGS)
     if not isinstance(settings, dict):
         raise NoMap("no readable run_settings.json to rebuild its substrate from")
     try:
@@ -419,10 +419,10 @@ def plan_maps(directory: Path, jobs: list[Job], load: float | None = None) -> li
         return []
     if len(jobs) == 1 and Path(jobs[0].directory).resolve() == Path(directory).resolve():
         job = jobs[0]
-        mappable = (Path(job.directory) / "run_settings.json").is_file()
+        mappable = (Path(job.directory) / RUN_SETTINGS).is_file()
         return [(Path(job.directory), "domain_map", str(job.summary["algorithm"]))] if mappable else []
     table = jobs_table(jobs)  # names as the other figures give them
-    table = table[[(Path(job) / "run_settings.json").is_file() for job in table.job]]
+    table = table[[(Path(job) / RUN_SETTINGS).is_file() for job in table.job]]
     if chosen is None and table.arrival_rate.notna().any():
         chosen = float(table.arrival_rate.max())
     if chosen is not None:
