@@ -135,7 +135,7 @@ def _main(action: str) -> None:
     parser.add_argument("overrides", nargs="*", help="key=value, e.g. eval.seed=7 eval.requests=2000 progress=false")
     if action == "eval":
         parser.add_argument("--out", type=Path, help="where to write the evaluation (default results/evals/NAME/TIME)")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # --out may stand between the run directory and the overrides
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s", stream=sys.stdout)
     stopping.install()
     out_dir = args.run_dir

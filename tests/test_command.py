@@ -99,7 +99,7 @@ def test_eval_from_a_run_directory_needs_no_overrides_and_takes_new_requests(tmp
     assert same["mode"] == "eval" and same["eval_seed"] == 0
     assert same["accepted"] == summary["accepted"] and same["revenue"] == summary["revenue"]  # the run's requests, the run's result
 
-    new = mdembed_command("eval", str(trained), "eval.seed=7", "--out", str(tmp_path / "new"))
+    new = mdembed_command("eval", str(trained), "--out", str(tmp_path / "new"), "eval.seed=7")  # --out among them, as --help writes it
     assert new.returncode == 0, new.stderr
     unseen = json.loads((tmp_path / "new" / "summary.json").read_text())
     assert unseen["eval_seed"] == 7 and unseen["seed"] == 0 and unseen["num_links"] == summary["num_links"]
