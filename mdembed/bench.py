@@ -35,14 +35,15 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from mdembed.build import make_run  # noqa: E402
-from mdembed.cli import ArgumentParser, count  # noqa: E402
-from mdembed.config import Settings, compose, settings_from_config  # noqa: E402
+from mdembed.market.build import make_run  # noqa: E402
+from mdembed.core.cli import ArgumentParser, count  # noqa: E402
+from mdembed.settings import Settings, settings_from_config  # noqa: E402
+from mdembed.config import compose
 from mdembed.env.layout import PRICE_GRANULARITIES  # noqa: E402
-from mdembed.errors import command  # noqa: E402
-from mdembed.metrics import MetricsRecorder  # noqa: E402
-from mdembed.occupancy import Occupancy  # noqa: E402
-from mdembed.simulation import simulate  # noqa: E402
+from mdembed.core.errors import command  # noqa: E402
+from mdembed.records.metrics import MetricsRecorder  # noqa: E402
+from mdembed.records.occupancy import Occupancy  # noqa: E402
+from mdembed.market.simulation import simulate  # noqa: E402
 
 
 def measure(settings: Settings, repeats: int) -> tuple[float, float]:
@@ -129,7 +130,7 @@ def training_rate(steps: int, repeats: int, learner: list[str], device: str = "c
 
     import torch
 
-    from mdembed.multidomain import training_task
+    from mdembed.market.run import training_task
     from mdembed.learning.loop import train
 
     settings = _learner_settings(steps, learner, device)
@@ -151,7 +152,7 @@ def training_split(steps: int, prices: str = "slot", device: str = "cpu") -> tup
     """
     import torch
 
-    from mdembed.multidomain import training_task
+    from mdembed.market.run import training_task
 
     settings = _ddpg_settings(steps, prices, device)
     torch.set_num_threads(os.cpu_count() or 1)
@@ -238,7 +239,7 @@ def main() -> None:
                 print(f"{name}_update_ms {update_ms:.2f} ms", flush=True)
                 print(f"{name}_env_step_ms {env_ms:.3f} ms", flush=True)
     print(f"import_mdembed_run_s {import_time('mdembed.run', args.repeats):.2f} s", flush=True)
-    static = import_time("mdembed.run, mdembed.multidomain", args.repeats)
+    static = import_time("mdembed.run, mdembed.market.run", args.repeats)
     print(f"import_static_baseline_run_s {static:.2f} s", flush=True)
     for algorithm in ("sa", "sa_cff", "ilp"):
         median, p95 = decision_time(algorithm, args.search_requests)

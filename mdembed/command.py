@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from mdembed.errors import command
+from mdembed.core.errors import command
 
 COMMANDS = ("run", "sweep", "eval", "resume", "aggregate", "plot", "bench")
 

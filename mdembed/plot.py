@@ -23,9 +23,9 @@ from pathlib import Path
 from mdembed.analysis.aggregate import Job, comparison, jobs_table, of_scenario, report_left_out, scan
 from mdembed.analysis.domain_map import draw_maps, plan_maps
 from mdembed.analysis.figures import FIGURES
-from mdembed.cli import ArgumentParser
-from mdembed.config import MARKET_SCENARIO
-from mdembed.errors import command
+from mdembed.core.cli import ArgumentParser
+from mdembed.settings import MARKET_SCENARIO
+from mdembed.core.errors import command
 from mdembed.scenarios import SCENARIOS
 
 __all__ = ["FIGURES", "plot"]

@@ -25,14 +25,13 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mdembed import failures, lock, progress, stopping
-from mdembed.config import (CONF_DIR, MARKET_SCENARIO, Settings, compose, differences, register_resolvers,
-                            settings_from_config)
-from mdembed.errors import (EXIT_ENVIRONMENT, EXIT_USER_ERROR, ConfigError, EnvironmentFailure, MdembedError, command, exit_status,
-                            exit_with, output_failure)
-from mdembed.io import RUN_SETTINGS, read_json, write_atomic, write_json
+from mdembed.core import failures, lock, progress, stopping
+from mdembed.config import CONF_DIR, compose, register_resolvers
+from mdembed.settings import MARKET_SCENARIO, Settings, differences, settings_from_config
+from mdembed.core.errors import (EXIT_ENVIRONMENT, EXIT_USER_ERROR, ConfigError, EnvironmentFailure, MdembedError, command, exit_status, exit_with, output_failure)
+from mdembed.core.io import RUN_SETTINGS, read_json, write_atomic, write_json
 from mdembed.scenarios import SCENARIOS
-from mdembed.stopping import Terminated
+from mdembed.core.stopping import Terminated
 
 register_resolvers()  # before Hydra composes: the default directory names use them
 
@@ -52,7 +51,7 @@ def run(cfg: DictConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     Nothing is written before every setting of the chosen scenario
     (:mod:`mdembed.scenarios`) has been checked and the run's objects built:
     bad input leaves the directory as it was. The directory is locked for the
-    whole run (:mod:`mdembed.lock`).
+    whole run (:mod:`mdembed.core.lock`).
     """
     return run_job(cfg, out_dir)[0]
 
@@ -205,7 +204,7 @@ class RunDirectoryGuard(Callback):
     a second run into a busy directory must stop before that, with one line.
     A sweep locks its sweep directory the same way, and each job its own.
     Hydra imports this class from ``mdembed.run`` (a module apart from
-    ``__main__``), so what it holds lives in :mod:`mdembed.lock`.
+    ``__main__``), so what it holds lives in :mod:`mdembed.core.lock`.
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mdembed.cli import ArgumentParser
+from mdembed.core.cli import ArgumentParser
 from mdembed.config import run_name
-from mdembed.errors import ConfigError, command
-from mdembed.io import RUN_SETTINGS, read_json
+from mdembed.core.errors import ConfigError, command
+from mdembed.core.io import RUN_SETTINGS, read_json
 
 POLICY_FILE = "policy.pt"
 
@@ -64,7 +64,7 @@ def with_overrides(settings: dict[str, Any], overrides: list[str]) -> dict[str, 
 
 
 def _name(settings: dict[str, Any]) -> str:
-    from mdembed.config import MARKET_SCENARIO
+    from mdembed.settings import MARKET_SCENARIO
 
     scenario = settings.get("scenario", MARKET_SCENARIO)
     if scenario != MARKET_SCENARIO:  # the data centre: no topology, no market algorithm (as its run directory is named)
@@ -103,7 +103,7 @@ def resume(run_dir: Path, overrides: list[str]) -> dict[str, Any]:
 
 
 def _report(summary: dict[str, Any], out_dir: Path) -> str:
-    from mdembed.config import MARKET_SCENARIO
+    from mdembed.settings import MARKET_SCENARIO
     from mdembed.scenarios import SCENARIOS
 
     return SCENARIOS.get(summary.get("scenario", MARKET_SCENARIO)).report(summary, out_dir)
@@ -122,7 +122,7 @@ def resume_main() -> None:
 
 
 def _main(action: str) -> None:
-    from mdembed import stopping
+    from mdembed.core import stopping
 
     descriptions = {
         "eval": "Evaluate a finished run's trained policy again, under the run's saved settings, into a new directory "

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
-from mdembed.config import DC_SCENARIO, MARKET_SCENARIO, Settings
-from mdembed.registry import Registry
+from mdembed.settings import DC_SCENARIO, MARKET_SCENARIO, Settings
+from mdembed.core.registry import Registry
 
 
 class Job(Protocol):
@@ -37,19 +37,19 @@ SCENARIOS: Registry[Scenario] = Registry("scenario")
 
 
 def _check_market(config: Mapping[str, Any], settings: Settings) -> Any:
-    from mdembed.multidomain import check
+    from mdembed.market.run import check
 
     return check(config, settings)
 
 
 def _plan_market(config: Mapping[str, Any], settings: Settings) -> Job:
-    from mdembed.multidomain import plan
+    from mdembed.market.run import plan
 
     return plan(config, settings)
 
 
 def _report_market(summary: Mapping[str, Any], out_dir: Path) -> str:
-    from mdembed.multidomain import report
+    from mdembed.market.run import report
 
     return report(summary, out_dir)
 

@@ -31,31 +31,19 @@ import pytest
 import torch
 from helpers import one_line
 
-from mdembed import lock
+from mdembed.core import lock
 from mdembed.agents.registry import ALGORITHMS
 from mdembed.analysis.aggregate import collect
 from mdembed.learning.checkpoints import load_checkpoint, save_checkpoint
-from mdembed.config import (
-    MAX_BANDWIDTH_MBPS,
-    MAX_NODE_RESOURCE,
-    AgentSettings,
-    EvalSettings,
-    MarketSettings,
-    MetricsSettings,
-    RoutingSettings,
-    TopologySettings,
-    TrainSettings,
-    WorkloadSettings,
-    section,
-    settings_from_config,
-)
+from mdembed.settings import (MAX_BANDWIDTH_MBPS, MAX_NODE_RESOURCE, AgentSettings, EvalSettings, MarketSettings, MetricsSettings, RoutingSettings, TopologySettings, TrainSettings, WorkloadSettings, settings_from_config)
+from mdembed.core.validate import section
 from mdembed.dc.settings import _SECTIONS as DC_SECTIONS
-from mdembed.errors import ConfigError
-from mdembed.io import InvalidResult, write_summary
+from mdembed.core.errors import ConfigError
+from mdembed.core.io import InvalidResult, write_summary
 from mdembed.network.substrate import BW_UNIT, NODE_UNIT
 from mdembed.network.topology import topologies_dir
 from mdembed.run import RESULT_FILES, compose, run
-from mdembed.seeding import stream
+from mdembed.core.seeding import stream
 
 SMOKE = ["experiment=smoke", "workload.num_requests=120", "metrics.window=50"]
 TINY = SMOKE + ["progress=false"]
@@ -288,7 +276,7 @@ def test_the_resource_limits_cannot_overflow_int64_over_a_large_topology():
 
 def _hold_lock(directory: Path) -> subprocess.Popen:
     """Another process holding ``directory``'s lock, as a running run does."""
-    code = f"import sys, time; from mdembed import lock; lock.acquire({str(directory)!r}); print('held', flush=True); time.sleep(120)"
+    code = f"import sys, time; from mdembed.core import lock; lock.acquire({str(directory)!r}); print('held', flush=True); time.sleep(120)"
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV)
     assert holder.stdout.readline().strip() == "held"
     return holder
@@ -299,7 +287,7 @@ def test_a_run_into_a_busy_directory_stops_at_once_naming_the_holder(tmp_path):
     holder = _hold_lock(out)
     try:
         line = one_line(cli(*SMOKE, f"hydra.run.dir={out}"), rf"error: {re.escape(str(out))} is in use by another run \(pid {holder.pid} ")
-        assert "mdembed.lock" not in line
+        assert "mdembed.core.lock" not in line
         assert sorted(p.name for p in out.iterdir()) == [lock.LOCK_FILE]  # Hydra wrote nothing: no .hydra, no run.log
         with pytest.raises(lock.DirectoryBusy, match=f"pid {holder.pid}"):
             run(compose(TINY), out)
@@ -489,7 +477,7 @@ def test_a_directory_that_cannot_be_created(tmp_path):
 
 
 FULL_DISK = {
-    "trace": ("mdembed.trace", "write_json", ["trace=true"]),
+    "trace": ("mdembed.records.trace", "write_json", ["trace=true"]),
     "checkpoint": ("mdembed.learning.checkpoints", "open", [*LEARNER, "train.checkpoint_every=20"]),
 }
 
@@ -744,10 +732,10 @@ def test_a_value_the_simulator_cannot_represent_is_refused_in_one_line(tmp_path,
 
 
 def test_json_result_files_never_hold_bare_infinity_or_nan(tmp_path):
-    from mdembed.io import write_json
+    from mdembed.core.io import write_json
 
     with pytest.raises(InvalidResult, match=r"events\.jsonl: t is not a finite number"):
-        from mdembed.io import to_json
+        from mdembed.core.io import to_json
 
         to_json(tmp_path / "events.jsonl", {"t": math.inf})
     with pytest.raises(InvalidResult, match=r"x\.json: a\[1\] is not a finite number"):
@@ -910,7 +898,7 @@ def test_a_full_disk_inside_an_open_file_names_that_file(tmp_path, where):
     out = tmp_path / "run"
     patch = {  # a write into an open file on a full disk raises an OSError without a file name
         "table": "import pathlib; pathlib.Path.write_text = lambda self, *a, **k: full()",
-        "trace": "import mdembed.trace as t; init = t.TraceWriter.__init__; t.TraceWriter.__init__ = opened_full(init)",
+        "trace": "import mdembed.records.trace as t; init = t.TraceWriter.__init__; t.TraceWriter.__init__ = opened_full(init)",
     }[where]
     code = textwrap.dedent(f"""
         import errno, sys

@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mdembed import memory
+from mdembed.core import memory
 from mdembed.dc.dqn import DQNAgent, check_memory, memory_needed
 from mdembed.dc.env import ObservationLayout
 from mdembed.dc.experiment import POLICIES, report
 from mdembed.dc.replay import PrioritizedReplay
 from mdembed.dc.settings import _SECTIONS, MAX_AMOUNT, MAX_ARRIVAL_RATE, MIN_AMOUNT, DQNSettings, dc_settings
-from mdembed.errors import ConfigError
-from mdembed.io import InvalidResult
+from mdembed.core.errors import ConfigError
+from mdembed.core.io import InvalidResult
 from mdembed.run import compose, run
 
 TINY = [

@@ -88,7 +88,7 @@ def test_the_data_centre_table_by_hand():
 
 def test_the_data_centre_table_groups_by_boot_delay_and_pairs_the_dqn_with_every_rule():
     from mdembed.analysis.aggregate import DC_METRICS, DC_POLICIES, aggregate_dc
-    from mdembed.errors import MdembedError
+    from mdembed.core.errors import MdembedError
 
     def summary(seed: int, boot: float, dqn: float) -> dict:
         rules = {p: {m: 0.5 + 0.1 * i for m in DC_METRICS} for i, p in enumerate(DC_POLICIES[1:])}

@@ -14,18 +14,18 @@ from helpers import check_embedding, make_request, make_substrate
 import mdembed.agents.annealing  # noqa: F401  (registers sa and sa_cff)
 from mdembed.agents.annealing import AnnealedPlacement, AnnealingSettings, PriceAnnealingSettings
 from mdembed.agents.registry import ALGORITHMS, Algorithm, Context
-from mdembed.build import make_algorithm
-from mdembed.build import make_substrate as build_substrate
-from mdembed.config import MarketSettings, RoutingSettings, TopologySettings, WorkloadSettings, settings_from_config
+from mdembed.market.build import make_algorithm
+from mdembed.market.build import make_substrate as build_substrate
+from mdembed.settings import MarketSettings, RoutingSettings, TopologySettings, WorkloadSettings, settings_from_config
 from mdembed.embedding.client import embed
 from mdembed.embedding.prices import Prices
-from mdembed.errors import ConfigError
-from mdembed.metrics import MetricsRecorder
+from mdembed.core.errors import ConfigError
+from mdembed.records.metrics import MetricsRecorder
 from mdembed.network.substrate import Substrate
 from mdembed.run import compose
-from mdembed.seeding import stream
-from mdembed.occupancy import Occupancy
-from mdembed.simulation import simulate
+from mdembed.core.seeding import stream
+from mdembed.records.occupancy import Occupancy
+from mdembed.market.simulation import simulate
 from mdembed.workload.requests import generate_workload
 
 # Busy enough that some requests are refused: ~20 requests in the system at once on 11 nodes.
@@ -201,7 +201,7 @@ def test_invalid_settings_raise_config_error(name, override):
 
 
 def test_sa_refuses_partial_admission():
-    from mdembed.multidomain import check
+    from mdembed.market.run import check
 
     partial = settings_from_config(compose(["algorithm=sa", "market.admission=partial"]))
     with pytest.raises(ConfigError, match="algorithm sa embeds whole requests only: it supports market.admission=all_or_nothing"):

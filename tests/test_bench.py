@@ -14,7 +14,7 @@ def test_training_split_times_an_update_and_an_env_step_apart():
 
 
 def test_import_time_is_a_positive_number_of_seconds():
-    assert bench.import_time("mdembed.errors", 1) > 0
+    assert bench.import_time("mdembed.core.errors", 1) > 0
 
 
 def test_devices_are_the_cpu_and_the_gpu_torch_sees():

@@ -106,8 +106,8 @@ def test_eval_from_a_run_directory_needs_no_overrides_and_takes_new_requests(tmp
     assert unseen["revenue"] != same["revenue"]  # other requests
 
     # eval.seed=7: the requests a run of seed 7 evaluates on, on the substrate of the run's seed
-    from mdembed.build import make_run
-    from mdembed.config import settings_from_config
+    from mdembed.market.build import make_run
+    from mdembed.settings import settings_from_config
 
     def built(*overrides):
         return make_run(settings_from_config(compose(["experiment=smoke", "workload.num_requests=60", *overrides])))
@@ -198,7 +198,7 @@ def test_a_sweep_stopped_by_sigterm_finishes_with_one_rerun(tmp_path):
 @pytest.mark.parametrize("launcher", ["slurm", "submitit_local"])
 def test_a_slurm_launcher_without_its_extra_says_how_to_get_it(monkeypatch, launcher):
     from mdembed import run as run_module
-    from mdembed.errors import ConfigError
+    from mdembed.core.errors import ConfigError
 
     monkeypatch.setattr(run_module, "_submitit_installed", lambda: False)
     for args in ([f"hydra/launcher={launcher}", "-m", "seed=1,2"], [f"hydra/launcher={launcher}", "--cfg", "hydra"]):

@@ -17,7 +17,7 @@ from helpers import crash_step_after
 from mdembed.dc.env import DataCentreEnv
 from mdembed.dc.experiment import POLICIES
 from mdembed.dc.settings import DCSettings, dc_settings_from_config
-from mdembed.errors import ConfigError, MdembedError
+from mdembed.core.errors import ConfigError, MdembedError
 from mdembed.run import compose, run
 from mdembed.learning.loop import load_checkpoint
 

@@ -16,11 +16,11 @@ from pettingzoo.test import parallel_api_test
 
 from mdembed.agents.ddpg import DDPG, DDPGSettings, ReplayBuffer
 from mdembed.agents.networks import StackedLinear, soft_update
-from mdembed.build import make_substrate
-from mdembed.config import settings_from_config
+from mdembed.market.build import make_substrate
+from mdembed.settings import settings_from_config
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout
 from mdembed.env.market import MarketEnv
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.run import compose, run
 from mdembed.learning.loop import load_checkpoint
 
@@ -343,7 +343,7 @@ def test_a_learned_and_a_static_price_table_report_the_same_mean_price(granulari
     from mdembed.agents.static_price import StaticPriceCFF
     from mdembed.env.quotes import PricingAdapter
     from mdembed.network.substrate import SubstrateState
-    from mdembed.seeding import stream
+    from mdembed.core.seeding import stream
     from mdembed.workload.requests import generate_workload
 
     settings = settings_from_config(compose(["topology=bteurope", "workload.num_requests=1"]))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import mdembed
-from mdembed import config
+from mdembed import settings as config_settings
 from mdembed.help import REFERENCE_END, REFERENCE_START, reference
 
 ROOT = Path(mdembed.__file__).resolve().parents[1]
@@ -75,9 +75,9 @@ def test_the_configuration_reference_is_the_config_files():
 
 
 @pytest.mark.parametrize("section,cls", [
-    ("topology", config.TopologySettings), ("workload", config.WorkloadSettings), ("market", config.MarketSettings),
-    ("routing", config.RoutingSettings), ("metrics", config.MetricsSettings), ("agent", config.AgentSettings),
-    ("train", config.TrainSettings), ("eval", config.EvalSettings),
+    ("topology", config_settings.TopologySettings), ("workload", config_settings.WorkloadSettings), ("market", config_settings.MarketSettings),
+    ("routing", config_settings.RoutingSettings), ("metrics", config_settings.MetricsSettings), ("agent", config_settings.AgentSettings),
+    ("train", config_settings.TrainSettings), ("eval", config_settings.EvalSettings),
 ])  # fmt: skip
 def test_every_setting_is_in_the_reference(section, cls):
     text = reference()
@@ -89,6 +89,6 @@ def test_every_setting_is_in_the_reference(section, cls):
 def test_every_top_level_setting_is_in_the_reference():
     sections = {"topology", "workload", "market", "routing", "metrics", "agent", "train", "eval", "algorithm", "results"}
     text = reference()
-    missing = [f.name for f in dataclasses.fields(config.Settings) if f.name not in sections
+    missing = [f.name for f in dataclasses.fields(config_settings.Settings) if f.name not in sections
                and not re.search(rf"^{f.name}:", text, flags=re.M)]  # fmt: skip
     assert not missing

@@ -13,8 +13,8 @@ from matplotlib.colors import to_rgba
 
 from mdembed.analysis.domain_map import (LABEL_LIMIT, domain_colours, draw_map, layout, map_data, plan_maps,
                                          read_utilization, run_substrate, static_map)  # fmt: skip
-from mdembed.config import TopologySettings
-from mdembed.errors import MdembedError
+from mdembed.settings import TopologySettings
+from mdembed.core.errors import MdembedError
 from mdembed.network.make import make_substrate
 from mdembed.network.substrate import NODE_RESOURCES
 from mdembed.network.topology import known_topologies, load_topology
@@ -152,11 +152,11 @@ def test_utilization_csv_has_every_element_and_agrees_with_metrics_csv(tmp_path,
 def test_sampling_the_utilization_changes_no_result():
     """The same run's objects evaluated with and without the sampler: metrics.csv's rows and the summary agree
     (decision times and wall time aside)."""
-    from mdembed.build import make_run
-    from mdembed.config import settings_from_config
-    from mdembed.metrics import ElementUtilization, MetricsRecorder
-    from mdembed.occupancy import Occupancy
-    from mdembed.simulation import simulate
+    from mdembed.market.build import make_run
+    from mdembed.settings import settings_from_config
+    from mdembed.records.metrics import ElementUtilization, MetricsRecorder
+    from mdembed.records.occupancy import Occupancy
+    from mdembed.market.simulation import simulate
 
     settings = settings_from_config(compose([*TINY, "metrics.window=20"]))
     results = []

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.network.domains import (
     LINK_OWNER_RULES,
     PARTITIONS,

@@ -11,18 +11,19 @@ import pytest
 
 from helpers import make_request, make_substrate
 
-from mdembed.config import MAX_VNFS, MarketSettings, RoutingSettings, WorkloadSettings
+from mdembed.settings import MAX_VNFS, MarketSettings, RoutingSettings, WorkloadSettings
 from mdembed.embedding.client import embed, routing_graph, tie_order
 from mdembed.embedding.placement import cff_place, first_fit
 from mdembed.embedding.prices import Prices
 from mdembed.embedding.reasons import Reason
 from mdembed.embedding.routing import k_least_price_paths, least_price_path, route_vl
-from mdembed.metrics import MetricsRecorder
+from mdembed.records.metrics import MetricsRecorder
 from mdembed.network.substrate import BW_UNIT, NODE_UNIT
 from mdembed.agents.registry import Algorithm
-from mdembed.occupancy import Occupancy
-from mdembed.simulation import simulate
-from mdembed.workload.requests import MAX_VLS, forwarding_graph, generate_workload
+from mdembed.records.occupancy import Occupancy
+from mdembed.market.simulation import simulate
+from mdembed.settings import MAX_VLS
+from mdembed.workload.requests import forwarding_graph, generate_workload
 from mdembed.workload.tensor import TENSOR_SHAPE, request_tensor
 
 ALL_OR_NOTHING = MarketSettings(admission="all_or_nothing", price_min=0.0, price_max=100.0)

@@ -16,19 +16,17 @@ import mdembed
 
 # lowest first; keep in step with docs/ARCHITECTURE.md
 LAYERS = [
-    ("foundation", ["mdembed", "mdembed.errors", "mdembed.registry", "mdembed.seeding", "mdembed.io", "mdembed.lock",
-                    "mdembed.failures", "mdembed.memory", "mdembed.progress", "mdembed.provenance",
-                    "mdembed.stopping"]),
-    ("settings", ["mdembed.config", "mdembed.cli"]),
+    ("foundation", ["mdembed", "mdembed.core"]),
+    ("settings", ["mdembed.config", "mdembed.settings"]),
     ("learning", ["mdembed.learning"]),
     ("network", ["mdembed.network"]),
     ("workload", ["mdembed.workload"]),
     ("embedding", ["mdembed.embedding"]),
-    ("records", ["mdembed.occupancy", "mdembed.metrics", "mdembed.trace"]),
+    ("records", ["mdembed.records"]),
     ("env", ["mdembed.env"]),
     ("agents", ["mdembed.agents"]),
-    ("loops", ["mdembed.simulation"]),
-    ("scenario runs", ["mdembed.build", "mdembed.multidomain", "mdembed.dc"]),
+    ("loops", ["mdembed.market.simulation"]),
+    ("scenario runs", ["mdembed.market", "mdembed.dc"]),
     ("analysis", ["mdembed.analysis", "mdembed.dc.plots"]),
     ("scenario registry", ["mdembed.scenarios"]),
     ("entry points", ["mdembed.run", "mdembed.plot", "mdembed.bench", "mdembed.analysis.cost_ratio",
@@ -98,15 +96,15 @@ def test_the_checker_sees_every_form_of_import(tmp_path):
         "import mdembed.run\nfrom mdembed import plot\nfrom .agents import ddpg\n"
         "def f():\n    from mdembed.learning.loop import train\n"
     )
-    targets = imported_modules(path, "mdembed.seeding")
+    targets = imported_modules(path, "mdembed.settings")
     assert {"mdembed.run", "mdembed.plot", "mdembed.agents.ddpg", "mdembed.learning.loop"} <= set(targets)
-    assert all(layer_of(t) > layer_of("mdembed.seeding") for t in ("mdembed.run", "mdembed.plot", "mdembed.agents.ddpg"))
+    assert all(layer_of(t) > layer_of("mdembed.settings") for t in ("mdembed.run", "mdembed.plot", "mdembed.agents.ddpg"))
 
 
 def test_the_training_loop_loads_no_market_algorithm_and_the_data_centre_nothing_of_the_market():
     """Issue 23: learning has one home that knows no scenario, and the data-centre scenario stands beside the market."""
     market = ("mdembed.agents", "mdembed.env", "mdembed.embedding", "mdembed.network", "mdembed.workload",
-              "mdembed.multidomain", "mdembed.build", "mdembed.simulation", "mdembed.occupancy", "mdembed.metrics")  # fmt: skip
+              "mdembed.market.run", "mdembed.market.build", "mdembed.market.simulation", "mdembed.records.occupancy", "mdembed.records.metrics")  # fmt: skip
     for module in ("mdembed.learning.loop", "mdembed.dc.experiment"):
         code = f"import sys, {module}; print('\\n'.join(sorted(m for m in sys.modules if m.startswith('mdembed'))))"
         loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from mdembed.agents.ddpg import DDPG, DDPGSettings, ReplayBuffer
 from mdembed.learning.device import resolve_device
 from mdembed.agents.networks import CONV_KERNELS, Critic, SplitLinear, StackedLinear
-from mdembed.build import make_substrate
-from mdembed.config import Settings, settings_from_config
+from mdembed.market.build import make_substrate
+from mdembed.settings import Settings, settings_from_config
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.run import compose
 from mdembed.learning.transitions import TransitionBuffer
 from mdembed.workload.tensor import TENSOR_SHAPE
@@ -289,7 +289,7 @@ def test_cuda_learner_follows_the_cpu_one(layout):
 
 
 def test_a_static_baseline_run_does_not_import_torch():
-    code = "import sys, mdembed.run, mdembed.multidomain; print('torch' in sys.modules)"
+    code = "import sys, mdembed.run, mdembed.market.run; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 

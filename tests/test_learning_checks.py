@@ -42,7 +42,7 @@ def test_ddpg_matches_the_uniform_max_price_table_in_a_monopoly_at_finer_prices(
 def test_price_load_correlation_by_hand():
     from helpers import make_substrate
 
-    from mdembed.metrics import MetricsRecorder
+    from mdembed.records.metrics import MetricsRecorder
 
     sub = make_substrate(2, [(0, 1)], node_domain=[0, 1], link_owner=[0], node_capacity=2.0)
     recorder = MetricsRecorder(sub, 5, window=5)
@@ -72,7 +72,7 @@ def test_price_by_load_bins_each_elements_quote_by_its_own_used_share():
     from mdembed.embedding.client import Embedding
     from mdembed.embedding.reasons import Reason
     from mdembed.embedding.prices import Prices
-    from mdembed.metrics import MetricsRecorder
+    from mdembed.records.metrics import MetricsRecorder
     from mdembed.network.substrate import SubstrateState
 
     sub = make_substrate(2, [(0, 1)], node_domain=[0, 1], link_owner=[0], node_capacity=2.0, bandwidth_mbps=100.0)

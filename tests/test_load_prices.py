@@ -12,10 +12,10 @@ import pytest
 from helpers import check_embedding, make_request, make_substrate
 
 from mdembed.agents.registry import ALGORITHMS, Context
-from mdembed.config import MarketSettings, RoutingSettings, WorkloadSettings
-from mdembed.errors import ConfigError
+from mdembed.settings import MarketSettings, RoutingSettings, WorkloadSettings
+from mdembed.core.errors import ConfigError
 from mdembed.network.substrate import SubstrateState
-from mdembed.seeding import stream
+from mdembed.core.seeding import stream
 
 MARKET = MarketSettings(price_min=1.0, price_max=10.0)
 

@@ -17,17 +17,18 @@ from helpers import check_embedding, expected_revenue, make_request, make_substr
 import mdembed.agents.exact  # noqa: F401  (registers ilp)
 from mdembed.agents.exact import ExactEmbedding, IlpSettings
 from mdembed.agents.registry import ALGORITHMS, Algorithm, Context
-from mdembed.config import MAX_VNFS, MarketSettings, RoutingSettings, WorkloadSettings
+from mdembed.settings import MAX_VNFS, MarketSettings, RoutingSettings, WorkloadSettings
 from mdembed.embedding.client import embed
 from mdembed.embedding.milp import embedding_cost, milp_embed
 from mdembed.embedding.prices import Prices
 from mdembed.embedding.reasons import Reason
-from mdembed.errors import ConfigError
-from mdembed.metrics import MetricsRecorder
+from mdembed.core.errors import ConfigError
+from mdembed.records.metrics import MetricsRecorder
 from mdembed.network.substrate import SubstrateState
-from mdembed.occupancy import Occupancy
-from mdembed.simulation import simulate
-from mdembed.workload.requests import MAX_VLS, generate_workload
+from mdembed.records.occupancy import Occupancy
+from mdembed.market.simulation import simulate
+from mdembed.settings import MAX_VLS
+from mdembed.workload.requests import generate_workload
 
 MARKET = MarketSettings(admission="all_or_nothing", price_min=0.0, price_max=100.0)
 ROUTING = RoutingSettings(fallback="k_shortest", k=5)

@@ -40,7 +40,8 @@ import numpy as np
 
 from mdembed.agents.policy_pricing import PolicyPricing
 from mdembed.agents.registry import LEARNER, Algorithm, Context, register
-from mdembed.config import ConfigError, set_whole
+from mdembed.core.errors import ConfigError
+from mdembed.core.validate import set_whole
 from mdembed.env.layout import PRICE_GRANULARITIES
 
 

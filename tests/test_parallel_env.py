@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test
 
-from mdembed.build import make_algorithm, make_run, make_substrate
-from mdembed.config import compose, settings_from_config
+from mdembed.market.build import make_algorithm, make_run, make_substrate
+from mdembed.config import compose
+from mdembed.settings import settings_from_config
 from mdembed.env import parallel_env
 from mdembed.env.layout import PRICE_GRANULARITIES, DomainLayout
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.network.substrate import substrate_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ def test_the_defaults_are_the_command_lines_main_job():
 
 
 def test_the_agents_get_the_layout_and_the_steps_of_the_command_lines_ddpg():
-    from mdembed.multidomain import training_task
+    from mdembed.market.run import training_task
 
     env = parallel_env(steps=40, overrides=["algorithm.buffer_size=100"])
     settings = env.settings

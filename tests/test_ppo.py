@@ -16,18 +16,18 @@ from mdembed.agents.element_policy import ElementActor, set_linear_rule
 from mdembed.agents.ppo import PPO
 from mdembed.agents.ppo_settings import PPOSettings
 from mdembed.agents.registry import ALGORITHMS, Context
-from mdembed.build import make_substrate as build_substrate
-from mdembed.config import MarketSettings, RoutingSettings, WorkloadSettings, settings_from_config
+from mdembed.market.build import make_substrate as build_substrate
+from mdembed.settings import MarketSettings, RoutingSettings, WorkloadSettings, settings_from_config
 from mdembed.env.layout import DomainLayout
 from mdembed.env.market import MarketEnv
 from mdembed.env.task import MarketTrainingTask
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.learning.checkpoints import load_checkpoint
 from mdembed.learning.loop import train
 from mdembed.learning.protocol import Learner
 from mdembed.network.substrate import SubstrateState
 from mdembed.run import compose
-from mdembed.seeding import stream
+from mdembed.core.seeding import stream
 
 MARKET = MarketSettings(price_min=1.0, price_max=10.0)
 
@@ -178,8 +178,8 @@ OVERRIDES = ["topology=abilene", "algorithm=ppo", "train.steps=96", "train.check
 
 
 def setup_ppo(extra: list[str] = ()):
-    from mdembed.build import make_run
-    from mdembed.multidomain import training_task
+    from mdembed.market.build import make_run
+    from mdembed.market.run import training_task
 
     settings = settings_from_config(compose([*OVERRIDES, *extra]))
     algorithm = make_run(settings).algorithm

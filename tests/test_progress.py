@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from mdembed import progress
-from mdembed.progress import LOG_EVERY_PERCENT, LOG_EVERY_S, LOGGER_NAME, Progress
+from mdembed.core import progress
+from mdembed.core.progress import LOG_EVERY_PERCENT, LOG_EVERY_S, LOGGER_NAME, Progress
 
 
 class Clock:

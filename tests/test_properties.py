@@ -19,16 +19,17 @@ from helpers import arc_ends, check_embedding, expected_revenue, make_substrate
 
 from mdembed.agents import ALGORITHMS, Algorithm, Context
 from mdembed.agents.static_price import StaticPriceCFF
-from mdembed.config import MAX_VNFS, MarketSettings, RoutingSettings, TopologySettings, WorkloadSettings
+from mdembed.settings import MAX_VNFS, MarketSettings, RoutingSettings, TopologySettings, WorkloadSettings
 from mdembed.embedding.client import embed, routing_graph
 from mdembed.embedding.prices import Prices
 from mdembed.embedding.routing import k_least_price_paths, least_price_path, route_vl
-from mdembed.metrics import MetricsRecorder
+from mdembed.records.metrics import MetricsRecorder
 from mdembed.network.substrate import BW_UNIT, NODE_UNIT, Holding, SubstrateState, build_substrate
 from mdembed.network.topology import Topology
-from mdembed.occupancy import Occupancy
-from mdembed.simulation import simulate
-from mdembed.workload.requests import MAX_VLS, Request, generate_workload
+from mdembed.records.occupancy import Occupancy
+from mdembed.market.simulation import simulate
+from mdembed.settings import MAX_VLS
+from mdembed.workload.requests import Request, generate_workload
 
 PROPS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SIM_PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

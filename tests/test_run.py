@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mdembed.config import Settings, settings_from_config
-from mdembed.errors import ConfigError
+from mdembed.settings import Settings, settings_from_config
+from mdembed.core.errors import ConfigError
 from mdembed.run import CONF_DIR, compose, run
 
 TINY = ["experiment=smoke", "workload.num_requests=120", "metrics.window=50", "progress=false"]
@@ -348,7 +348,7 @@ def test_the_command_line_writes_no_result_file_on_a_bad_learner_setting(tmp_pat
 
 def test_the_environment_names_the_variables_that_change_the_kernels(monkeypatch):
     # ONEDNN_MAX_CPU_ISA=AVX2 changes a DDPG run's numbers on an AVX-512 machine: a summary must say it was set
-    from mdembed.provenance import KERNEL_VARIABLES, environment
+    from mdembed.core.provenance import KERNEL_VARIABLES, environment
 
     for name in KERNEL_VARIABLES:
         monkeypatch.delenv(name, raising=False)

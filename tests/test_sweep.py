@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mdembed.errors import MdembedError
+from mdembed.core.errors import MdembedError
 
 
 def _sweep(sweep_dir, *extra: str) -> subprocess.CompletedProcess:
@@ -217,7 +217,7 @@ def test_slurm_launcher_config_composes_onto_submitit():
 
 
 def test_skip_completed_keeps_a_finished_run_only_if_its_settings_match(tmp_path):
-    from mdembed.errors import ConfigError
+    from mdembed.core.errors import ConfigError
     from mdembed.run import compose, run
 
     base = ["experiment=smoke", "workload.num_requests=30", "metrics.window=10", "progress=false"]
@@ -233,8 +233,8 @@ def test_the_ddpg_study_file_and_every_arm_it_names():
     """Every arm of the study is a valid algorithm with valid settings; the sweep pairs them by seed and load."""
     from hydra import compose, initialize_config_dir
 
-    from mdembed.build import algorithm_spec
-    from mdembed.config import settings_from_config
+    from mdembed.market.build import algorithm_spec
+    from mdembed.settings import settings_from_config
     from mdembed.run import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mdembed.errors import ConfigError, TopologyError
+from mdembed.core.errors import ConfigError, TopologyError
 from mdembed.network.topology import (
     Topology,
     known_topologies,

@@ -14,13 +14,13 @@ from helpers import crash_step_after
 
 from mdembed.agents.ddpg import DDPG
 from mdembed.learning.protocol import Learner
-from mdembed.build import make_substrate
+from mdembed.market.build import make_substrate
 from mdembed.learning.checkpoints import load_checkpoint
-from mdembed.config import settings_from_config
+from mdembed.settings import settings_from_config
 from mdembed.dc.dqn import DQNAgent
 from mdembed.env.layout import DomainLayout
 from mdembed.env.task import MarketTrainingTask
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.run import compose
 from mdembed.learning.loop import load_policy, train
 
@@ -189,7 +189,7 @@ def test_a_stop_signal_during_training_saves_that_step_and_resume_gives_the_unin
     import os
     import signal
 
-    from mdembed import stopping
+    from mdembed.core import stopping
 
     learner, task, settings = setup()
     whole, _ = train(learner, task, settings, tmp_path / "whole")
@@ -230,7 +230,7 @@ def test_a_launcher_handler_gets_the_signal_after_the_step_is_saved(tmp_path, mo
     import os
     import signal
 
-    from mdembed import stopping
+    from mdembed.core import stopping
 
     seen = []
 
@@ -261,7 +261,7 @@ def test_after_the_launcher_handler_returns_a_later_signal_is_ours_again():
     import os
     import signal
 
-    from mdembed import stopping
+    from mdembed.core import stopping
 
     seen = []
     previous = signal.signal(signal.SIGUSR2, lambda signum, frame: seen.append(signum))

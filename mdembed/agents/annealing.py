@@ -20,7 +20,7 @@ import numpy as np
 
 from mdembed.agents.registry import SEARCH, Algorithm, Context, register
 from mdembed.agents.static_price import static_domain_prices
-from mdembed.config import set_whole
+from mdembed.core.validate import set_whole
 from mdembed.embedding.client import (
     ArcWeights,
     Embedding,
@@ -35,7 +35,7 @@ from mdembed.embedding.placement import cff_place
 from mdembed.embedding.prices import Prices
 from mdembed.embedding.reasons import Reason
 from mdembed.embedding.routing import RoutingGraph, route_vl
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.network.substrate import BW_UNIT, NUM_NODE_RESOURCES, Substrate, SubstrateState
 from mdembed.workload.requests import Request
 

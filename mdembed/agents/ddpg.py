@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mdembed import memory
+from mdembed.core import memory
 from mdembed.agents.ddpg_settings import DDPGSettings
 from mdembed.learning.device import resolve_device
 from mdembed.agents.element_policy import ElementActor

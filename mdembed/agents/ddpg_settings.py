@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from mdembed.agents.registry import LEARNER, Algorithm, Context, register
-from mdembed.config import ConfigError, set_whole
+from mdembed.core.errors import ConfigError
+from mdembed.core.validate import set_whole
 from mdembed.agents.ppo_settings import check_policy
 
 NOISE_KINDS = ("gaussian", "ou")

@@ -18,7 +18,7 @@ from mdembed.agents.static_price import static_domain_prices
 from mdembed.embedding.client import Embedding
 from mdembed.embedding.milp import TIME_LIMIT_S, milp_embed
 from mdembed.embedding.prices import Prices
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.network.substrate import SubstrateState
 from mdembed.workload.requests import Request
 

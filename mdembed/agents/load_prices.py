@@ -32,11 +32,11 @@ from typing import Callable
 import numpy as np
 
 from mdembed.agents.registry import RULE, Algorithm, Context, register
-from mdembed.config import _pair
+from mdembed.core.validate import pair
 from mdembed.embedding.client import Embedding
 from mdembed.env.layout import DomainLayout
 from mdembed.env.quotes import PricingAdapter
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.network.substrate import SubstrateState
 from mdembed.workload.requests import Request
 
@@ -53,7 +53,7 @@ class LinearSettings:
     range: tuple[float, float] = (0.0, 1.0)  # [low, high] as fractions of [price_min, price_max]: [0, 1] is all of it
 
     def __post_init__(self) -> None:
-        lo, hi = _pair("algorithm", "range", self.range, low=0.0)
+        lo, hi = pair("algorithm.range", self.range, low=0.0)
         if hi > 1.0:
             raise ConfigError(f"algorithm.range must lie within [0, 1] (fractions of the market's price range), got [{lo}, {hi}]")
         object.__setattr__(self, "range", (lo, hi))

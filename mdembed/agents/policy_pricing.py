@@ -8,7 +8,7 @@ from mdembed.agents.registry import Context, LearningAlgorithm
 from mdembed.embedding.client import Embedding
 from mdembed.env.layout import DomainLayout
 from mdembed.env.quotes import PricingAdapter
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.network.substrate import SubstrateState
 from mdembed.workload.requests import Request
 

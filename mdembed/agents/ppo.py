@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mdembed import memory
+from mdembed.core import memory
 from mdembed.agents.element_policy import ElementActor, output_kinds
 from mdembed.agents.networks import Actor, StackedLinear
 from mdembed.agents.ppo_settings import PPOSettings

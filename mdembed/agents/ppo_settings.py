@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from mdembed.agents.registry import LEARNER, Algorithm, Context, register
-from mdembed.config import ConfigError, set_whole
+from mdembed.core.errors import ConfigError
+from mdembed.core.validate import set_whole
 from mdembed.env.layout import PRICE_GRANULARITIES
 
 POLICIES = ("flat", "element")  # one network over the domain's whole observation | one per node and per link, shared

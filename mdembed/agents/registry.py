@@ -22,13 +22,14 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from mdembed.config import ADMISSION_MODES, AgentSettings, MarketSettings, RoutingSettings, WorkloadSettings, section
+from mdembed.settings import ADMISSION_MODES, AgentSettings, MarketSettings, RoutingSettings, WorkloadSettings
+from mdembed.core.validate import section
 from mdembed.embedding.client import Embedding
 from mdembed.embedding.prices import Prices
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.learning.protocol import Learner
 from mdembed.network.substrate import Substrate, SubstrateState
-from mdembed.registry import Registry
+from mdembed.core.registry import Registry
 from mdembed.workload.requests import Request
 
 STATIC = "static"  # fixed prices, CFF + Dijkstra

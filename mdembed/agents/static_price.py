@@ -8,7 +8,7 @@ from mdembed.agents.registry import STATIC, Algorithm, Context, register
 from mdembed.embedding.client import ArcWeights, Embedding, embed
 from mdembed.embedding.prices import Prices
 from mdembed.network.substrate import NUM_NODE_RESOURCES, SubstrateState
-from mdembed.seeding import stream
+from mdembed.core.seeding import stream
 from mdembed.workload.requests import Request
 
 

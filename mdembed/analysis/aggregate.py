@@ -42,11 +42,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mdembed.cli import ArgumentParser
-from mdembed.config import DC_SCENARIO, MARKET_SCENARIO, SCENARIO_NAMES
+from mdembed.core.cli import ArgumentParser
+from mdembed.settings import DC_SCENARIO, MARKET_SCENARIO, SCENARIO_NAMES
 from mdembed.dc.settings import POLICIES
-from mdembed.errors import MdembedError, command
-from mdembed.io import leaves, read_json, write_csv
+from mdembed.core.errors import MdembedError, command
+from mdembed.core.io import leaves, read_json, write_csv
 
 METRICS = (
     "acceptance_ratio", "vnf_acceptance_ratio", "vl_acceptance_ratio", "revenue", "cost", "revenue_to_cost",
@@ -152,7 +152,7 @@ def check_summary(summary: dict[str, Any]) -> str:
 
     A value aggregate cannot read (``"acceptance_ratio": "high"``, a NaN) would
     otherwise drop out of the means unseen. Undefined metrics are null, as
-    :func:`mdembed.io.write_summary` writes them.
+    :func:`mdembed.core.io.write_summary` writes them.
     """
     scenario = summary.get("scenario", MARKET_SCENARIO)
     if not isinstance(scenario, str) or scenario not in SCENARIO_NAMES:

@@ -18,13 +18,13 @@ import numpy as np
 
 from mdembed.agents import ALGORITHMS
 from mdembed.agents.registry import SEARCH, STATIC
-from mdembed.build import make_algorithm, make_run
-from mdembed.cli import ArgumentParser, count
+from mdembed.market.build import make_algorithm, make_run
+from mdembed.core.cli import ArgumentParser, count
 from mdembed.run import compose_one
-from mdembed.config import settings_from_config
-from mdembed.errors import ConfigError, command
-from mdembed.occupancy import Occupancy
-from mdembed.progress import AcceptanceStatus, Progress
+from mdembed.settings import settings_from_config
+from mdembed.core.errors import ConfigError, command
+from mdembed.records.occupancy import Occupancy
+from mdembed.core.progress import AcceptanceStatus, Progress
 
 
 def heuristics() -> list[str]:

@@ -5,7 +5,7 @@
   ``python -m mdembed.analysis.domain_map --topology bteurope --domains 3 --out docs/figures``;
 - :func:`run_map`: a finished market run, its substrate rebuilt from its ``run_settings.json``, with each
   node's and link's mean used share over the evaluation (its ``utilization.csv``,
-  :class:`mdembed.metrics.ElementUtilization`): node fill and link colour and width show the share, a node's
+  :class:`mdembed.records.metrics.ElementUtilization`): node fill and link colour and width show the share, a node's
   edge its domain;
 - :func:`plan_maps` and :func:`draw_maps`: what ``mdembed plot DIR`` adds to the other figures: ``domain_map``
   for a single run, ``domain_map_<name>`` per algorithm of a sweep at one load (``--load``, default the highest).
@@ -44,10 +44,11 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from mdembed.analysis.aggregate import Job, jobs_table  # noqa: E402
-from mdembed.cli import ArgumentParser  # noqa: E402
-from mdembed.config import TopologySettings, section  # noqa: E402
-from mdembed.errors import MdembedError, command  # noqa: E402
-from mdembed.io import RUN_SETTINGS, atomic, read_json  # noqa: E402
+from mdembed.core.cli import ArgumentParser  # noqa: E402
+from mdembed.settings import TopologySettings  # noqa: E402
+from mdembed.core.validate import section
+from mdembed.core.errors import MdembedError, command  # noqa: E402
+from mdembed.core.io import RUN_SETTINGS, atomic, read_json  # noqa: E402
 from mdembed.network.make import make_substrate  # noqa: E402
 from mdembed.network.positions import estimated_positions  # noqa: E402
 from mdembed.network.substrate import NODE_RESOURCES, Substrate  # noqa: E402

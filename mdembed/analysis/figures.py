@@ -60,9 +60,9 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from mdembed.analysis.aggregate import PAIR_KEY, aggregate, comparison, jobs_table, mean_interval, read_job, scan  # noqa: E402
-from mdembed.io import atomic  # noqa: E402
-from mdembed.config import MARKET_SCENARIO  # noqa: E402
-from mdembed.errors import MdembedError  # noqa: E402
+from mdembed.core.io import atomic  # noqa: E402
+from mdembed.settings import MARKET_SCENARIO  # noqa: E402
+from mdembed.core.errors import MdembedError  # noqa: E402
 
 FIGURES = ("acceptance_vs_load", "revenue_cost_vs_load", "acceptance_revenue", "paired_vs_load", "domains_vs_load",
            "price_vs_load", "decision_time", "domains", "learning_curves")  # fmt: skip
@@ -181,7 +181,7 @@ def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
 def save_figure(fig: plt.Figure, paths: list[Path], **options) -> list[Path]:
     """Write ``fig`` to each path through ``NAME.partial`` and a rename, then close it.
 
-    As :func:`mdembed.io.write_atomic` does for tables: a full disk or a
+    As :func:`mdembed.core.io.write_atomic` does for tables: a full disk or a
     read-only directory leaves no cut figure behind, only the one-line error
     that names the figure.
     """

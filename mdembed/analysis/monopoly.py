@@ -23,21 +23,21 @@ from typing import Any
 import numpy as np
 
 from mdembed.agents.static_price import StaticPriceCFF
-from mdembed.build import algorithm_spec, make_run
-from mdembed.cli import ArgumentParser
+from mdembed.market.build import algorithm_spec, make_run
+from mdembed.core.cli import ArgumentParser
 from mdembed.run import compose_one
-from mdembed.config import settings_from_config
+from mdembed.settings import settings_from_config
 from mdembed.embedding.prices import Prices
-from mdembed.errors import ConfigError, command
-from mdembed.metrics import MetricsRecorder
+from mdembed.core.errors import ConfigError, command
+from mdembed.records.metrics import MetricsRecorder
 from mdembed.network.substrate import NUM_NODE_RESOURCES
-from mdembed.occupancy import Occupancy
-from mdembed.simulation import simulate
+from mdembed.records.occupancy import Occupancy
+from mdembed.market.simulation import simulate
 
 
 def monopoly_check(overrides: list[str]) -> dict[str, Any]:
     """Train the learner in a one-domain market; its evaluation against the uniform price_max table's."""
-    from mdembed.multidomain import training_task
+    from mdembed.market.run import training_task
     from mdembed.learning.loop import train
 
     settings = settings_from_config(compose_one(["algorithm=ddpg", *overrides, "topology.num_domains=1"]))

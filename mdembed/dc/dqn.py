@@ -41,12 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mdembed import memory
+from mdembed.core import memory
 from mdembed.dc.env import ALLOCATE, NUM_ACTIONS, UNINSTALL, ObservationLayout
 from mdembed.dc.replay import PrioritizedReplay
 from mdembed.dc.settings import NUM_TYPES, DCTrainSettings, DQNSettings
-from mdembed.errors import ConfigError
-from mdembed.io import InvalidResult
+from mdembed.core.errors import ConfigError
+from mdembed.core.io import InvalidResult
 
 
 class AttentionEncoder(nn.Module):

@@ -59,7 +59,7 @@ import numpy as np
 
 from mdembed.dc.settings import NUM_TYPES, DataCentreSettings, DCWorkloadSettings
 from mdembed.dc.workload import SFCRequest, arrivals, mean_service_steps
-from mdembed.seeding import stream
+from mdembed.core.seeding import stream
 
 ALLOCATE, UNINSTALL, WAIT = 0, 1, 2
 OPS = ("allocate", "uninstall", "wait")

@@ -28,16 +28,16 @@ import torch
 
 from mdembed import __version__
 from mdembed.learning.device import resolve_device
-from mdembed.config import DC_SCENARIO, Settings
+from mdembed.settings import DC_SCENARIO, Settings
 from mdembed.dc.rules import make_rule
 from mdembed.dc.dqn import DQNAgent, check_memory, epsilon
 from mdembed.dc.env import DataCentreEnv, ObservationLayout
 from mdembed.dc.metrics import DCRecorder
 from mdembed.dc.settings import PHASES, POLICIES, RULES, DCSettings, DQNSettings, dc_settings_from_config
-from mdembed.io import write_csv, write_summary
-from mdembed.progress import Progress
-from mdembed.provenance import environment
-from mdembed.seeding import stream
+from mdembed.core.io import write_csv, write_summary
+from mdembed.core.progress import Progress
+from mdembed.core.provenance import environment
+from mdembed.core.seeding import stream
 from mdembed.learning.loop import load_policy, train
 
 SCENARIO = DC_SCENARIO

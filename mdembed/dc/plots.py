@@ -40,7 +40,7 @@ from mdembed.analysis.figures import (  # noqa: E402
     DOUBLE_COLUMN, MIN_BAND, STYLE, _caption, _figure, _legend, _save, count_range, listed, read_metrics,
     require_columns, seed_list, smoothing_windows, spread_note,
 )  # fmt: skip
-from mdembed.config import DC_SCENARIO  # noqa: E402
+from mdembed.settings import DC_SCENARIO  # noqa: E402
 
 SCENARIO = DC_SCENARIO
 POLICIES = (("dqn", "DQN"), ("autoscaler", "threshold autoscaler"), ("predictive", "predictive autoscaler"),

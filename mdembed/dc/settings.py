@@ -1,6 +1,6 @@
 """Typed, validated settings of the data-centre scenario, read from the ``dc:`` config section (DESIGN 7).
 
-Like :mod:`mdembed.config`, each subsection is a frozen dataclass checked in
+Like :mod:`mdembed.settings`, each subsection is a frozen dataclass checked in
 ``__post_init__``; an impossible value is one ConfigError line before any
 work starts. Every value has a range the simulation runs with (amounts
 within [MIN_AMOUNT, MAX_AMOUNT], arrival rates up to MAX_ARRIVAL_RATE, see
@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
-from mdembed.config import checked, section, set_whole
-from mdembed.errors import ConfigError
+from mdembed.core.validate import checked, plain, positive, section, set_whole
+from mdembed.core.errors import ConfigError
 
 NUM_TYPES = 5  # VNF types; 3 actions each (allocate, uninstall, wait): 15 actions
 RESOURCES = ("cpu", "memory", "bandwidth")
@@ -49,11 +49,6 @@ def _within(key: str, value: float, low: float = MIN_AMOUNT, high: float = MAX_A
     """Refuse a value outside [low, high] (or (low, high] with ``above``), naming the key, the value and the range."""
     if not ((low < value if above else low <= value) and value <= high):
         raise ConfigError(f"{key} must lie in {'(' if above else '['}{low:g}, {high:g}], got {value!r}")
-
-
-def _positive(key: str, value: float) -> None:
-    if not (value > 0 and math.isfinite(value)):
-        raise ConfigError(f"{key} must be positive, got {value}")
 
 
 def _per_type(name: str, values: Any) -> tuple[float, ...]:
@@ -203,7 +198,7 @@ class DQNSettings:
         _within(f"{s}.lr", self.lr, 0.0, MAX_LR, above=True)
         _within(f"{s}.priority_eps", self.priority_eps)
         _within(f"{s}.epsilon_decay", self.epsilon_decay, 0.0, 1.0, above=True)
-        _positive(f"{s}.grad_clip", self.grad_clip)
+        positive(f"{s}.grad_clip", self.grad_clip)
         for key in ("gamma", "alpha", "beta_start", "epsilon_start", "epsilon_min"):
             _within(f"{s}.{key}", getattr(self, key), 0.0, 1.0)
         if self.epsilon_min > self.epsilon_start:
@@ -331,11 +326,4 @@ def dc_settings(values: Mapping[str, Any] | None) -> DCSettings:
 
 def dc_settings_from_config(cfg: Mapping[str, Any]) -> DCSettings:
     """The ``dc`` section of a config (a plain dict or an OmegaConf container), validated."""
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(cfg, DictConfig):
-        try:
-            cfg = OmegaConf.to_container(cfg, resolve=True)
-        except Exception as err:  # an interpolation the user wrote that cannot resolve
-            raise ConfigError(f"cannot resolve the config: {str(err).splitlines()[0]}") from None
-    return dc_settings(dict(cfg).get("dc"))
+    return dc_settings(plain(cfg).get("dc"))

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mdembed.config import MarketSettings, RoutingSettings
+from mdembed.settings import MarketSettings, RoutingSettings
 from mdembed.embedding.placement import cff_place
 from mdembed.embedding.prices import Prices
 from mdembed.embedding.reasons import Reason

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mdembed.config import MAX_VNFS
+from mdembed.settings import MAX_VNFS
 from mdembed.network.substrate import NUM_NODE_RESOURCES, Substrate
-from mdembed.workload.requests import MAX_VLS
+from mdembed.settings import MAX_VLS
 
 
 @dataclass(frozen=True, eq=False)

@@ -4,7 +4,7 @@ trains in, with the command line's defaults.
 The defaults are not written here: the config is composed the way ``python -m mdembed.run`` composes it (by default
 ``experiment=bteurope``, whose algorithm is DDPG: the main job), then checked by the same settings classes. The
 keyword arguments are Hydra overrides under friendlier names, and ``overrides`` takes any other. What the environment
-is built from is what the command line's training builds (``mdembed/multidomain.py:training_task``): the substrate
+is built from is what the command line's training builds (``mdembed/market/run.py:training_task``): the substrate
 of the topology settings and seed, the chosen algorithm's price granularity (``algorithm.prices``), what domains
 observe and are rewarded with (``agent.*``), and the seed's training workload stream of ``train.steps`` requests per
 episode (or, with ``phase="eval"``, the evaluation workload every algorithm is measured on).
@@ -15,10 +15,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
-from mdembed.config import MARKET_SCENARIO, Settings, compose, settings_from_config
+from mdembed.settings import MARKET_SCENARIO, Settings, settings_from_config
+from mdembed.config import compose
 from mdembed.env.layout import PRICE_GRANULARITIES, DomainLayout
 from mdembed.env.market import MarketEnv
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.network.make import make_substrate
 
 DEFAULT_EXPERIMENT = "bteurope"  # the main job: BtEurope in 3 domains, a DDPG pricing agent per domain
@@ -61,7 +62,7 @@ def parallel_env(
     Observations are each domain's request tensor and own residual shares in [0, 1] (``float32``); actions are each
     domain's prices in ``[market.price_min, market.price_max]`` (a command-line learner's normalized action ``a`` in
     [-1, 1] is the price ``price_min + (a + 1) / 2 * (price_max - price_min)``). ``env.settings`` holds the
-    validated settings, ``env.layout`` the layout. A bad value raises :class:`~mdembed.errors.ConfigError`.
+    validated settings, ``env.layout`` the layout. A bad value raises :class:`~mdembed.core.errors.ConfigError`.
     """
     if phase not in PHASES:
         raise ConfigError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mdembed.config import MAX_VNFS
+from mdembed.settings import MAX_VNFS
 from mdembed.embedding.prices import Prices
 from mdembed.network.substrate import NUM_NODE_RESOURCES, Substrate, SubstrateState
-from mdembed.workload.requests import MAX_VLS
+from mdembed.settings import MAX_VLS
 from mdembed.workload.tensor import TENSOR_SHAPE
 
 TENSOR_SIZE = int(np.prod(TENSOR_SHAPE))

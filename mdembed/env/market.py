@@ -27,12 +27,12 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from mdembed.config import REWARDS, MarketSettings, RoutingSettings, Settings, WorkloadSettings
+from mdembed.settings import REWARDS, MarketSettings, RoutingSettings, Settings, WorkloadSettings
 from mdembed.env.layout import DomainLayout
 from mdembed.env.quotes import PricingAdapter
 from mdembed.network.substrate import Substrate
-from mdembed.occupancy import Occupancy
-from mdembed.trace import TraceWriter
+from mdembed.records.occupancy import Occupancy
+from mdembed.records.trace import TraceWriter
 from mdembed.workload.requests import Request, generate_workload
 
 
@@ -59,7 +59,7 @@ class MarketEnv(ParallelEnv):
         reward: str = "revenue",
     ) -> None:
         """``layout``, when given, is the one the agents use (and wins over ``observe_own_state`` and ``prices``);
-        ``reward`` is what every agent is rewarded with (:data:`~mdembed.config.REWARDS`)."""
+        ``reward`` is what every agent is rewarded with (:data:`~mdembed.settings.REWARDS`)."""
         if reward not in REWARDS:
             raise ValueError(f"reward must be one of {', '.join(REWARDS)}, got {reward!r}")
         self.reward = reward

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mdembed.config import MarketSettings, RoutingSettings, WorkloadSettings
+from mdembed.settings import MarketSettings, RoutingSettings, WorkloadSettings
 from mdembed.embedding.client import Embedding, embed
 from mdembed.embedding.prices import Prices
 from mdembed.env.layout import DomainLayout

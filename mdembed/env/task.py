@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from mdembed.network.substrate import substrate_fingerprint
-from mdembed.config import MARKET_SCENARIO, MarketSettings, MetricsSettings, RoutingSettings, WorkloadSettings
+from mdembed.settings import MARKET_SCENARIO, MarketSettings, MetricsSettings, RoutingSettings, WorkloadSettings
 from mdembed.env.layout import DomainLayout
 from mdembed.env.market import MarketEnv
-from mdembed.metrics import MetricsRecorder
+from mdembed.records.metrics import MetricsRecorder
 
 
 class MarketTrainingTask:

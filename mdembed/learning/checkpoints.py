@@ -17,8 +17,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from mdembed.errors import ConfigError
-from mdembed.io import atomic, leaves
+from mdembed.core.errors import ConfigError
+from mdembed.core.io import atomic, leaves
 
 CHECKPOINT_FORMAT = "mdembed-checkpoint-2"
 _OLDER_FORMATS = ("mdembed-checkpoint-1",)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 
 
 def resolve_device(name: str) -> torch.device:

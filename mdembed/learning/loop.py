@@ -25,10 +25,10 @@ import pandas as pd
 
 from mdembed.learning.protocol import Learner, TrainingTask
 from mdembed.learning.checkpoints import load_checkpoint, restoring, save_checkpoint
-from mdembed.config import Settings, differences
-from mdembed.errors import ConfigError
-from mdembed import stopping
-from mdembed.progress import Progress
+from mdembed.settings import Settings, differences
+from mdembed.core.errors import ConfigError
+from mdembed.core import stopping
+from mdembed.core.progress import Progress
 
 DIAGNOSTICS_PREFIX = "learner_"  # the learner's diagnostics in a metrics row: learner_<name>
 log = logging.getLogger(__name__)

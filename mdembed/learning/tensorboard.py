@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 
 
 class CurveLogger:

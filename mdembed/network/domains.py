@@ -19,10 +19,10 @@ from typing import Callable
 
 import numpy as np
 
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 from mdembed.network.positions import estimated_positions, to_unit_vectors
 from mdembed.network.topology import Topology, neighbour_lists
-from mdembed.registry import Registry
+from mdembed.core.registry import Registry
 
 PartitionFn = Callable[[Topology, int, np.random.Generator], np.ndarray]
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from mdembed.config import TopologySettings
+from mdembed.settings import TopologySettings
 from mdembed.network.domains import link_owners, partition
 from mdembed.network.substrate import Substrate, build_substrate
 from mdembed.network.topology import load_topology
-from mdembed.seeding import stream
+from mdembed.core.seeding import stream
 
 
 def make_substrate(topology: TopologySettings, seed: int) -> Substrate:

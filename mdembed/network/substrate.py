@@ -17,7 +17,7 @@ from functools import cached_property
 
 import numpy as np
 
-from mdembed.config import BW_UNIT, NODE_UNIT, TopologySettings
+from mdembed.settings import BW_UNIT, NODE_UNIT, TopologySettings
 from mdembed.network.topology import Topology, link_lengths_km
 
 NUM_NODE_RESOURCES = 3  # CPU, RAM, storage

@@ -21,7 +21,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from mdembed.errors import ConfigError, TopologyError
+from mdembed.core.errors import ConfigError, TopologyError
 
 EARTH_RADIUS_KM = 6371.0
 

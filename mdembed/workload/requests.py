@@ -13,11 +13,10 @@ from itertools import combinations
 
 import numpy as np
 
-from mdembed.config import MAX_VNFS, WorkloadSettings
+from mdembed.settings import MAX_VLS, MAX_VNFS, WorkloadSettings
 from mdembed.network.substrate import NODE_UNIT, NUM_NODE_RESOURCES, to_bw_units, to_node_units
-from mdembed.seeding import stream
+from mdembed.core.seeding import stream
 
-MAX_VLS = MAX_VNFS * (MAX_VNFS - 1) // 2
 _PAIRS = list(combinations(range(MAX_VNFS), 2))
 _PAIR_SLOT = {pair: slot for slot, pair in enumerate(_PAIRS)}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mdembed.config import MAX_VNFS, WorkloadSettings
+from mdembed.settings import MAX_VNFS, WorkloadSettings
 from mdembed.network.substrate import BW_UNIT, NUM_NODE_RESOURCES
 from mdembed.workload.requests import Request
 

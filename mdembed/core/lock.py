@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from mdembed.errors import MdembedError
+from mdembed.core.errors import MdembedError
 
 LOCK_FILE = ".mdembed.lock"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Generic, TypeVar
 
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 
 T = TypeVar("T")
 

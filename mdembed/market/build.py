@@ -8,10 +8,10 @@ from typing import Any
 
 from mdembed.agents import ALGORITHMS, Algorithm, Context
 from mdembed.agents.registry import AlgorithmSpec
-from mdembed.config import Settings
+from mdembed.settings import Settings
 from mdembed.network.make import make_substrate
 from mdembed.network.substrate import Substrate
-from mdembed.seeding import stream
+from mdembed.core.seeding import stream
 from mdembed.workload.requests import Request, generate_workload
 
 

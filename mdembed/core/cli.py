@@ -1,4 +1,4 @@
-"""What the analysis command lines share, so that each ends as every mdembed command does (:func:`mdembed.errors.command`).
+"""What the analysis command lines share, so that each ends as every mdembed command does (:func:`mdembed.core.errors.command`).
 
 - :class:`ArgumentParser`: argparse's own errors (an unknown flag, a value
   that is not a number) as one ``mdembed: error`` line, exit 2, instead of a
@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from mdembed.config import MAX_SETTING_INT
-from mdembed.errors import ConfigError
+from mdembed.core.validate import MAX_SETTING_INT
+from mdembed.core.errors import ConfigError
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -1,7 +1,7 @@
 """The evaluation loop: departures in time order, one decision per arrival, allocation.
 
 An :class:`~mdembed.agents.registry.Algorithm` decides each request against
-the :class:`~mdembed.occupancy.Occupancy`; the recorder keeps the metrics.
+the :class:`~mdembed.records.occupancy.Occupancy`; the recorder keeps the metrics.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import time
 from typing import Sequence
 
 from mdembed.agents.registry import Algorithm
-from mdembed.metrics import ElementUtilization, MetricsRecorder
-from mdembed.occupancy import Occupancy
-from mdembed.progress import AcceptanceStatus, Progress
+from mdembed.records.metrics import ElementUtilization, MetricsRecorder
+from mdembed.records.occupancy import Occupancy
+from mdembed.core.progress import AcceptanceStatus, Progress
 from mdembed.workload.requests import Request
 
 

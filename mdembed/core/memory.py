@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from mdembed.errors import ConfigError
+from mdembed.core.errors import ConfigError
 
 REQUEST_BYTES = 2_000  # one generated VNF-FG with its metrics (measured: 1.3 kB with tracemalloc)
 FLOAT_BYTES = 4  # the learners' tensors are float32

@@ -1,6 +1,6 @@
 """What the substrate holds as requests come and go: residuals, holdings and the departure queue.
 
-:class:`Occupancy` is the state both loops share: :func:`mdembed.simulation.simulate`
+:class:`Occupancy` is the state both loops share: :func:`mdembed.market.simulation.simulate`
 (an algorithm decides each request) and the PettingZoo market environment
 (the domains' quoted prices decide it). It is state only: neither loop
 lives here.
@@ -12,7 +12,7 @@ import heapq
 
 from mdembed.embedding.client import Embedding
 from mdembed.network.substrate import Substrate, SubstrateState
-from mdembed.trace import TraceWriter
+from mdembed.records.trace import TraceWriter
 from mdembed.workload.requests import Request
 
 

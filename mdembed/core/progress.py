@@ -22,7 +22,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 PROGRESS_EVERY = 200  # steps between refreshes of the bar and its status
 LOG_EVERY_PERCENT = 10  # a log line each time another this many percent of the loop are done ...
 LOG_EVERY_S = 30.0  # ... or this many seconds have passed since the last line, whichever comes first
-LOGGER_NAME = "mdembed.progress"
+LOGGER_NAME = "mdembed.progress"  # the name log lines carry (kept from before the module moved into core)
 
 logger = logging.getLogger(LOGGER_NAME)
 

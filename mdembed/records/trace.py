@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mdembed.embedding.client import Embedding
-from mdembed.io import naming, to_json, write_json
+from mdembed.core.io import naming, to_json, write_json
 from mdembed.network.substrate import BW_UNIT, NODE_UNIT, Substrate
 from mdembed.workload.requests import Request
 

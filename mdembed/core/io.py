@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from mdembed.errors import MdembedError
+from mdembed.core.errors import MdembedError
 
 RUN_SETTINGS = "run_settings.json"  # a run's settings that decide its numbers, written first (mdembed.run)
 

@@ -3,7 +3,7 @@
 :func:`plan` checks every setting and builds the run's objects without
 writing anything; :meth:`MarketJob.run` then writes into the run directory:
 metrics.csv (one row per window and phase), utilization.csv (each node resource's and link's used share
-over the evaluation, :class:`~mdembed.metrics.ElementUtilization`), summary.json (the evaluation;
+over the evaluation, :class:`~mdembed.records.metrics.ElementUtilization`), summary.json (the evaluation;
 written last, its presence marks a finished run), with ``trace=true``
 substrate.json and events.jsonl of the evaluation, and for a learner
 checkpoints/last.pt and policy.pt.
@@ -17,18 +17,19 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from mdembed import __version__, memory
+from mdembed import __version__
+from mdembed.core import memory
 from mdembed.agents.registry import AlgorithmSpec, LearningAlgorithm
-from mdembed.build import Run, algorithm_spec, make_run
-from mdembed.config import MARKET_SCENARIO, Settings
-from mdembed.errors import ConfigError
-from mdembed.io import write_csv, write_summary
-from mdembed.metrics import ElementUtilization, MetricsRecorder
+from mdembed.market.build import Run, algorithm_spec, make_run
+from mdembed.settings import MARKET_SCENARIO, Settings
+from mdembed.core.errors import ConfigError
+from mdembed.core.io import write_csv, write_summary
+from mdembed.records.metrics import ElementUtilization, MetricsRecorder
 from mdembed.network.topology import check_file
-from mdembed.occupancy import Occupancy
-from mdembed.provenance import environment
-from mdembed.simulation import simulate
-from mdembed.trace import TraceWriter
+from mdembed.records.occupancy import Occupancy
+from mdembed.core.provenance import environment
+from mdembed.market.simulation import simulate
+from mdembed.records.trace import TraceWriter
 
 SCENARIO = MARKET_SCENARIO
 
