@@ -6,7 +6,7 @@ get that scenario's figures, in DIR/figures (see
 :mod:`mdembed.dc.plots` for the data-centre ones); a directory holding
 runs of both gets both. The jobs used and those left out (listed on stderr,
 with why) are the same as for ``python -m mdembed.analysis.aggregate``
-(:func:`mdembed.analysis.aggregate.scan`); every argument is checked before
+(:func:`mdembed.scenarios.scan`); every argument is checked before
 the first figure is written.
 
 Multi-domain runs also get a map of their domains with each node's and
@@ -20,23 +20,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mdembed.analysis.aggregate import Job, comparison, jobs_table, of_scenario, report_left_out, scan
-from mdembed.analysis.domain_map import draw_maps, plan_maps
-from mdembed.analysis.figures import FIGURES
 from mdembed.core.cli import ArgumentParser
+from mdembed.core.errors import MdembedError, command
+from mdembed.core.runs import Job, report_left_out
+from mdembed.scenarios import SCENARIOS, by_scenario, scan
 from mdembed.settings import MARKET_SCENARIO
-from mdembed.core.errors import command
-from mdembed.scenarios import SCENARIOS
 
-__all__ = ["FIGURES", "plot"]
-
-
-def runs_by_scenario(jobs: list[Job]) -> dict[str, list[Path]]:
-    """The directories of ``jobs``, by scenario name."""
-    runs: dict[str, list[Path]] = {}
-    for job in jobs:
-        runs.setdefault(job.scenario, []).append(job.directory)
-    return runs
+__all__ = ["plot"]
 
 
 def plot(directory: Path, baseline: str | None = None, load: float | None = None) -> list[Path]:
@@ -45,17 +35,13 @@ def plot(directory: Path, baseline: str | None = None, load: float | None = None
 
 
 def draw(directory: Path, jobs: list[Job], baseline: str | None = None, load: float | None = None) -> list[Path]:
-    """The figures of ``jobs``, each scenario's own, then the domain maps of the multi-domain ones at ``load``,
-    once ``baseline`` is known to name a multi-domain job that can be paired and ``load`` a rate they ran (a
-    refused one leaves no figure written)."""
-    market = of_scenario(jobs, MARKET_SCENARIO)
-    comparison(jobs_table(market) if market else None, baseline)
-    maps = plan_maps(directory, market, load)
-    runs = runs_by_scenario(jobs)
-    written: list[Path] = []
-    for name in sorted(runs):
-        written += SCENARIOS.get(name).plot(directory, runs[name], baseline)
-    return written + draw_maps(directory, maps)
+    """The figures of ``jobs``, each scenario's own, once every scenario has checked its arguments (``baseline``
+    names a multi-domain run that can be paired, ``load`` a rate they ran): a refused one leaves no figure."""
+    groups = by_scenario(jobs)
+    if baseline not in (None, "none") and MARKET_SCENARIO not in groups:
+        raise MdembedError(f"no job named {baseline!r} to compare with (names: no multi-domain job)")
+    drawings = [SCENARIOS.get(name).figures(directory, group, baseline, load) for name, group in groups.items()]
+    return [path for drawing in drawings for path in drawing()]
 
 
 @command

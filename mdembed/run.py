@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mdembed.core import failures, lock, progress, stopping
 from mdembed.config import CONF_DIR, compose, register_resolvers
-from mdembed.settings import MARKET_SCENARIO, Settings, differences, settings_from_config
+from mdembed.settings import Settings, differences, scenario_of, settings_from_config
 from mdembed.core.errors import (EXIT_ENVIRONMENT, EXIT_USER_ERROR, ConfigError, EnvironmentFailure, MdembedError, command, exit_status, exit_with, output_failure)
 from mdembed.core.io import RUN_SETTINGS, read_json, write_atomic, write_json
 from mdembed.scenarios import SCENARIOS
@@ -293,7 +293,7 @@ def hydra_main(cfg: DictConfig) -> None:
         return fail(EnvironmentFailure.from_os_error(err))
     try:
         summary, outcome = run_job(cfg, out_dir, continuing=sweeping)
-        line = SCENARIOS.get(summary.get("scenario", MARKET_SCENARIO)).report(summary, out_dir)
+        line = SCENARIOS.get(scenario_of(summary)).report(summary, out_dir)
         if sweeping:
             line = f"mdembed: {job_name} {_outcome_words(outcome, summary)}: {line}"
             failures.record_outcome(Path(hydra_cfg.sweep.dir), out_dir, outcome)

@@ -64,9 +64,9 @@ def with_overrides(settings: dict[str, Any], overrides: list[str]) -> dict[str, 
 
 
 def _name(settings: dict[str, Any]) -> str:
-    from mdembed.settings import MARKET_SCENARIO
+    from mdembed.settings import MARKET_SCENARIO, scenario_of
 
-    scenario = settings.get("scenario", MARKET_SCENARIO)
+    scenario = scenario_of(settings)
     if scenario != MARKET_SCENARIO:  # the data centre: no topology, no market algorithm (as its run directory is named)
         return f"{scenario}_seed{settings.get('seed', 0)}"
     topology, algorithm = settings.get("topology") or {}, settings.get("algorithm") or {}
@@ -103,10 +103,10 @@ def resume(run_dir: Path, overrides: list[str]) -> dict[str, Any]:
 
 
 def _report(summary: dict[str, Any], out_dir: Path) -> str:
-    from mdembed.settings import MARKET_SCENARIO
+    from mdembed.settings import scenario_of
     from mdembed.scenarios import SCENARIOS
 
-    return SCENARIOS.get(summary.get("scenario", MARKET_SCENARIO)).report(summary, out_dir)
+    return SCENARIOS.get(scenario_of(summary)).report(summary, out_dir)
 
 
 @command

@@ -1,88 +1,144 @@
-"""The scenarios a run can be, chosen by ``scenario=NAME``: one registry for run, report and figures.
+"""The scenarios a run can be, chosen by ``scenario=NAME``: the one seam between the commands and a scenario.
 
-Each entry knows how to check its settings (``check``, cheap: the command
-line runs it before Hydra creates a directory) and build a run without writing
-anything (``plan``; the run itself is the returned job's ``run(out_dir)``),
-the one line printed after a run (``report``) and its figures (``plot``).
-Entries import their modules only when used, so choosing a scenario costs
-nothing for the others.
+Each entry brings everything the commands need of it: its settings checked
+(``check``, cheap: the command line runs it before Hydra creates a
+directory), its run built without writing anything (``plan``; the run itself
+is the returned job's ``run(out_dir)``), the one line printed after a run
+(``report``), how a finished run is read back and checked (``read``), its
+tables (``tables``) and its figures (``figures``). The commands find a
+directory's runs with :func:`scan` and hand each scenario its own. Entries
+import their modules only when used, so choosing a scenario costs nothing for
+the others. A new scenario is a package of its own and one entry here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mdembed.settings import DC_SCENARIO, MARKET_SCENARIO, Settings
+from mdembed.core import runs
 from mdembed.core.registry import Registry
+from mdembed.core.runs import Job, LeftOut
+from mdembed.settings import DC_SCENARIO, MARKET_SCENARIO, Settings, scenario_of
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
-class Job(Protocol):
+class Plan(Protocol):
     """A checked, ready run: ``run`` writes the results into ``out_dir`` and returns the summary."""
 
     def run(self, out_dir: Path) -> dict[str, Any]: ...
+
+
+Tables = tuple[dict[str, "pd.DataFrame"], Callable[[], None]]  # file name -> table, and what to print once written
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
     check: Callable[[Mapping[str, Any], Settings], Any]  # the scenario's own settings checked, nothing built
-    plan: Callable[[Mapping[str, Any], Settings], Job]  # every setting checked and the run built, nothing written
+    plan: Callable[[Mapping[str, Any], Settings], Plan]  # every setting checked and the run built, nothing written
     report: Callable[[Mapping[str, Any], Path], str]  # one line about a finished run
-    plot: Callable[[Path, list[Path], str | None], list[Path]]  # figures of these runs into DIR/figures (baseline name)
+    read: Callable[[Path, dict[str, Any]], Job]  # a finished run's directory and summary, checked (else LeftOut)
+    tables: Callable[[Path, list[Job], str | None], Tables]  # the aggregate tables of these runs (baseline name)
+    # The figures of these runs into DIR/figures (baseline name, load): every argument checked, then the drawing.
+    figures: Callable[[Path, list[Job], str | None, float | None], Callable[[], list[Path]]]
 
 
 SCENARIOS: Registry[Scenario] = Registry("scenario")
 
 
-def _check_market(config: Mapping[str, Any], settings: Settings) -> Any:
-    from mdembed.market.run import check
-
-    return check(config, settings)
-
-
-def _plan_market(config: Mapping[str, Any], settings: Settings) -> Job:
-    from mdembed.market.run import plan
-
-    return plan(config, settings)
+def read(directory: Path, summary: dict[str, Any]) -> Job:
+    """The run in ``directory``, read and checked by its own scenario; an unknown scenario is left out."""
+    name = scenario_of(summary)
+    if not isinstance(name, str) or name not in SCENARIOS:
+        raise LeftOut(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS.names())}")
+    return SCENARIOS.get(name).read(directory, summary)
 
 
-def _report_market(summary: Mapping[str, Any], out_dir: Path) -> str:
-    from mdembed.market.run import report
-
-    return report(summary, out_dir)
-
-
-def _plot_market(directory: Path, runs: list[Path], baseline: str | None) -> list[Path]:
-    from mdembed.analysis.figures import plot_market
-
-    return plot_market(directory, runs, baseline)
+def scan(root: Path) -> tuple[list[Job], list[tuple[Path, str]]]:
+    """Every finished run under ``root`` of any scenario, and the runs left out with why (:func:`mdembed.core.runs.scan`)."""
+    return runs.scan(root, read)
 
 
-def _check_dc(config: Mapping[str, Any], settings: Settings) -> Any:
-    from mdembed.dc.experiment import check
-
-    return check(config, settings)
-
-
-def _plan_dc(config: Mapping[str, Any], settings: Settings) -> Job:
-    from mdembed.dc.experiment import plan
-
-    return plan(config, settings)
+def by_scenario(jobs: list[Job]) -> dict[str, list[Job]]:
+    """``jobs`` grouped by scenario, in the order of the scenarios' names."""
+    groups: dict[str, list[Job]] = {}
+    for job in sorted(jobs, key=lambda job: job.scenario):
+        groups.setdefault(job.scenario, []).append(job)
+    return groups
 
 
-def _report_dc(summary: Mapping[str, Any], out_dir: Path) -> str:
-    from mdembed.dc.experiment import report
+def _market() -> Scenario:
+    def check(config: Mapping[str, Any], settings: Settings) -> Any:
+        from mdembed.market.run import check
 
-    return report(summary, out_dir)
+        return check(config, settings)
+
+    def plan(config: Mapping[str, Any], settings: Settings) -> Plan:
+        from mdembed.market.run import plan
+
+        return plan(config, settings)
+
+    def report(summary: Mapping[str, Any], out_dir: Path) -> str:
+        from mdembed.market.run import report
+
+        return report(summary, out_dir)
+
+    def read(directory: Path, summary: dict[str, Any]) -> Job:
+        from mdembed.analysis.tables import read_market_job
+
+        return read_market_job(directory, summary)
+
+    def tables(directory: Path, jobs: list[Job], baseline: str | None) -> Tables:
+        from mdembed.analysis.tables import tables
+
+        return tables(directory, jobs, baseline)
+
+    def figures(directory: Path, jobs: list[Job], baseline: str | None, load: float | None) -> Callable[[], list[Path]]:
+        from mdembed.analysis.figures import plan_figures
+
+        return plan_figures(directory, jobs, baseline, load)
+
+    return Scenario(MARKET_SCENARIO, check, plan, report, read, tables, figures)
 
 
-def _plot_dc(directory: Path, runs: list[Path], baseline: str | None) -> list[Path]:  # compares with its autoscaler
-    from mdembed.dc.plots import plot_dc
+def _data_centre() -> Scenario:
+    def check(config: Mapping[str, Any], settings: Settings) -> Any:
+        from mdembed.dc.experiment import check
 
-    return plot_dc(directory, runs)
+        return check(config, settings)
+
+    def plan(config: Mapping[str, Any], settings: Settings) -> Plan:
+        from mdembed.dc.experiment import plan
+
+        return plan(config, settings)
+
+    def report(summary: Mapping[str, Any], out_dir: Path) -> str:
+        from mdembed.dc.experiment import report
+
+        return report(summary, out_dir)
+
+    def read(directory: Path, summary: dict[str, Any]) -> Job:
+        from mdembed.dc.aggregate import read_dc_job
+
+        return read_dc_job(directory, summary)
+
+    def tables(directory: Path, jobs: list[Job], baseline: str | None) -> Tables:
+        from mdembed.dc.aggregate import tables
+
+        return tables(directory, jobs, baseline)
+
+    def figures(directory: Path, jobs: list[Job], baseline: str | None, load: float | None) -> Callable[[], list[Path]]:
+        from mdembed.dc.plots import plan_figures  # compares the DQN with its rules; no baseline, no load axis
+
+        return plan_figures(directory, jobs)
+
+    return Scenario(DC_SCENARIO, check, plan, report, read, tables, figures)
 
 
-SCENARIOS.register(MARKET_SCENARIO)(Scenario(MARKET_SCENARIO, _check_market, _plan_market, _report_market, _plot_market))
-SCENARIOS.register(DC_SCENARIO)(Scenario(DC_SCENARIO, _check_dc, _plan_dc, _report_dc, _plot_dc))
+for _scenario in (_market(), _data_centre()):
+    SCENARIOS.register(_scenario.name)(_scenario)

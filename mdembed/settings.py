@@ -209,6 +209,11 @@ MARKET_SCENARIO = "market"  # the multi-domain scenario; a summary.json without 
 DC_SCENARIO = "dc_provisioning"  # the data-centre scenario (DESIGN 7)
 SCENARIO_NAMES = (MARKET_SCENARIO, DC_SCENARIO)  # what mdembed.scenarios registers; analysis reads results of these
 
+
+def scenario_of(summary: Mapping[str, Any]) -> Any:
+    """A run summary's scenario; one without the key is a multi-domain run (written before there were two)."""
+    return summary.get("scenario", MARKET_SCENARIO)
+
 # Keys that change how a run is carried out or reported, never the numbers it produces. Every
 # other key decides the results: it goes into run_settings.json, a finished run is kept by
 # skip_completed only if those match, and a checkpoint resumes only under the same.

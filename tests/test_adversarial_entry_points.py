@@ -25,7 +25,7 @@ import pandas as pd
 import helpers
 import pytest
 
-from mdembed.analysis.aggregate import DC_METRICS
+from mdembed.dc.aggregate import DC_METRICS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "aggregate_sweep" / "jobs"
 # one job per algorithm and load: enough to draw every market figure (those against the load need two loads)
@@ -94,7 +94,7 @@ BROKEN = {
     "ratio_is_a_word": ({"summary": {"acceptance_ratio": "high"}}, r"acceptance_ratio is 'high', not a number"),
     "revenue_is_nan": ({"summary": {"revenue": math.nan}}, r"revenue is nan, not a finite number"),
     "domain_value_is_a_word": ({"summary": {"domain_revenue": [1.0, "x", 2.0]}}, r"domain_revenue\[1\] is 'x', not a number"),
-    "unknown_scenario": ({"summary": {"scenario": "nosuch"}}, r"unknown scenario 'nosuch'; known: market, dc_provisioning"),
+    "unknown_scenario": ({"summary": {"scenario": "nosuch"}}, r"unknown scenario 'nosuch'; known: dc_provisioning, market"),
     "overrides_not_yaml": ({"hydra": ("overrides.yaml", "- seed=1\n- : [\n")}, r"overrides\.yaml is not valid YAML"),
     "overrides_a_mapping": ({"hydra": ("overrides.yaml", "seed: 1\n")}, r"overrides\.yaml holds a dict, not a list"),
     "config_a_list": ({"hydra": ("config.yaml", "- 1\n")}, r"config\.yaml holds a list, not a mapping"),

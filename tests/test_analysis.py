@@ -70,7 +70,7 @@ def test_aggregate_reproduces_the_committed_tables_of_a_fixture_sweep(tmp_path):
 
 
 def test_the_data_centre_table_by_hand():
-    from mdembed.analysis.aggregate import DC_METRICS, aggregate_dc
+    from mdembed.dc.aggregate import DC_METRICS, aggregate_dc
 
     def summary(seed: int, dqn: float, auto: float) -> dict:
         return {"scenario": "dc_provisioning", "seed": seed, "dqn": {m: dqn for m in DC_METRICS} | {"e2e_delay_ms_p95": None},
@@ -87,7 +87,7 @@ def test_the_data_centre_table_by_hand():
 
 
 def test_the_data_centre_table_groups_by_boot_delay_and_pairs_the_dqn_with_every_rule():
-    from mdembed.analysis.aggregate import DC_METRICS, DC_POLICIES, aggregate_dc
+    from mdembed.dc.aggregate import DC_METRICS, DC_POLICIES, aggregate_dc
     from mdembed.core.errors import MdembedError
 
     def summary(seed: int, boot: float, dqn: float) -> dict:

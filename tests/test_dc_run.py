@@ -228,7 +228,7 @@ def test_runs_of_several_boot_delays_draw_the_metrics_against_boot_delay(trained
 def test_a_directory_of_both_scenarios_gets_both_figure_sets_and_aggregates_the_market_runs(trained, tmp_path):
     import shutil
 
-    from mdembed.analysis.aggregate import collect
+    from mdembed.analysis.tables import collect
     from mdembed.plot import plot
 
     shutil.copytree(trained[0], tmp_path / "dc_run", ignore=shutil.ignore_patterns("figures", "checkpoints"))
@@ -240,7 +240,7 @@ def test_a_directory_of_both_scenarios_gets_both_figure_sets_and_aggregates_the_
     # or one-dot figure files)
     assert names == {"price_vs_load", "decision_time", "domains"} | {"dc_learning_curves", "dc_comparison",
                                                                      "domain_map_cff_3d"}  # fmt: skip
-    with pytest.raises(MdembedError, match="only data-centre runs"):
+    with pytest.raises(MdembedError, match="only dc_provisioning runs"):
         collect(tmp_path / "dc_run")
 
 

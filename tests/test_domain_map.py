@@ -187,7 +187,7 @@ def test_mdembed_plot_of_a_run_draws_its_domain_map(tmp_path):
 
 
 def test_a_directory_of_runs_gets_one_map_per_algorithm(tmp_path):
-    from mdembed.analysis.aggregate import scan
+    from mdembed.scenarios import scan
     from mdembed.plot import plot
 
     for algorithm in ("cff_3d", "cff_sd"):

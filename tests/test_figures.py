@@ -27,7 +27,7 @@ from matplotlib.text import Text  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from mdembed.analysis import figures  # noqa: E402
-from mdembed.analysis.aggregate import DC_METRICS  # noqa: E402
+from mdembed.dc.aggregate import DC_METRICS  # noqa: E402
 from mdembed.analysis.figures import AGAINST_LOAD, DOUBLE_COLUMN, FIGURES, SINGLE_COLUMN, plot_market, quotes_prices  # noqa: E402
 from mdembed.dc.plots import plot_dc  # noqa: E402
 

@@ -29,7 +29,7 @@ LAYERS = [
     ("scenario runs", ["mdembed.market", "mdembed.dc"]),
     ("analysis", ["mdembed.analysis", "mdembed.dc.plots"]),
     ("scenario registry", ["mdembed.scenarios"]),
-    ("entry points", ["mdembed.run", "mdembed.plot", "mdembed.bench", "mdembed.analysis.cost_ratio",
+    ("entry points", ["mdembed.run", "mdembed.plot", "mdembed.bench", "mdembed.analysis.aggregate", "mdembed.analysis.cost_ratio",
                       "mdembed.analysis.monopoly", "mdembed.help", "mdembed.rundir"]),
     ("the command", ["mdembed.command", "mdembed.__main__"]),
 ]  # fmt: skip

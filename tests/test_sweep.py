@@ -78,7 +78,7 @@ def test_aggregate_reads_the_jobs_of_a_sweep(tmp_path):
 def test_confidence_interval_by_hand():
     import pandas as pd
 
-    from mdembed.analysis.aggregate import aggregate
+    from mdembed.analysis.tables import aggregate
 
     jobs = pd.DataFrame({"algorithm": ["sa"] * 3, "arrival_rate": [0.1] * 3, "acceptance_ratio": [0.5, 0.7, 0.9]})
     row = aggregate(jobs).iloc[0]
@@ -91,7 +91,7 @@ def test_confidence_interval_by_hand():
 def test_paired_differences_by_hand():
     import pandas as pd
 
-    from mdembed.analysis.aggregate import paired
+    from mdembed.analysis.tables import paired
 
     jobs = pd.DataFrame({
         "name": ["cff_3d"] * 3 + ["ddpg"] * 3 + ["ddpg arm=x"],
@@ -109,7 +109,7 @@ def test_paired_differences_by_hand():
 
 
 def test_a_variant_is_the_overrides_besides_the_sweep_axes_and_those_all_jobs_share():
-    from mdembed.analysis.aggregate import name_of, variant_of
+    from mdembed.analysis.tables import name_of, variant_of
 
     assert variant_of(["algorithm=ddpg", "seed=3", "workload.arrival_rate=0.5"]) == ""
     assert variant_of(["arm=ddpg_domain", "seed=1", "+algorithm.gamma=0"]) == "ddpg_domain +algorithm.gamma=0"
@@ -128,7 +128,8 @@ def test_aggregate_of_an_empty_directory_is_a_one_line_error(tmp_path):
 
 
 def test_plot_writes_every_figure_from_the_result_files(tmp_path):
-    from mdembed.plot import FIGURES, plot
+    from mdembed.analysis.figures import FIGURES
+    from mdembed.plot import plot
 
     sweep_dir = tmp_path / "sweep"
     # two loads (the figures against the load need several); the jobs with 30 domains fail on purpose

@@ -43,7 +43,8 @@ from matplotlib.colors import LinearSegmentedColormap, Normalize  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
-from mdembed.analysis.aggregate import Job, jobs_table  # noqa: E402
+from mdembed.analysis.tables import jobs_table  # noqa: E402
+from mdembed.core.runs import Job  # noqa: E402
 from mdembed.core.cli import ArgumentParser  # noqa: E402
 from mdembed.settings import TopologySettings  # noqa: E402
 from mdembed.core.validate import section

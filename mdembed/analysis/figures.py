@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import matplotlib
@@ -59,9 +59,10 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-from mdembed.analysis.aggregate import PAIR_KEY, aggregate, comparison, jobs_table, mean_interval, read_job, scan  # noqa: E402
+from mdembed.analysis.tables import PAIR_KEY, aggregate, comparison, jobs_table, read_market_job  # noqa: E402
+from mdembed.core.runs import Job, scan  # noqa: E402
+from mdembed.core.statistics import mean_interval  # noqa: E402
 from mdembed.core.io import atomic  # noqa: E402
-from mdembed.settings import MARKET_SCENARIO  # noqa: E402
 from mdembed.core.errors import MdembedError  # noqa: E402
 
 FIGURES = ("acceptance_vs_load", "revenue_cost_vs_load", "acceptance_revenue", "paired_vs_load", "domains_vs_load",
@@ -729,13 +730,20 @@ def _learning_curves(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
 
 
 def market_jobs(directory: Path, runs: list[Path] | None = None) -> pd.DataFrame:
-    """The table of the multi-domain runs ``runs`` (by default: those :func:`~mdembed.analysis.aggregate.scan`
-    finds under ``directory``), read and checked as aggregate reads them."""
-    jobs = [read_job(run) for run in runs] if runs is not None else scan(directory)[0]
-    market = [job for job in jobs if job.scenario == MARKET_SCENARIO]
-    if not market:
-        raise MdembedError(f"no multi-domain run under {directory}")
-    return jobs_table(market)
+    """The table of the multi-domain runs ``runs`` (by default: those found under ``directory``), read and checked
+    as aggregate reads them."""
+    jobs = [read_market_job(run) for run in runs] if runs is not None else scan(directory, read_market_job)[0]
+    return jobs_table(jobs)
+
+
+def plan_figures(directory: Path, jobs: list[Job], baseline: str | None, load: float | None) -> Callable[[], list[Path]]:
+    """The multi-domain figures of ``jobs`` and their domain maps at ``load``: the baseline and the load checked
+    (nothing written), then the drawing."""
+    from mdembed.analysis.domain_map import draw_maps, plan_maps
+
+    comparison(jobs_table(jobs), baseline)
+    maps = plan_maps(directory, jobs, load)
+    return lambda: plot_market(directory, [job.directory for job in jobs], baseline) + draw_maps(directory, maps)
 
 
 def plot_market(directory: Path, runs: list[Path] | None = None, baseline: str | None = None) -> list[Path]:

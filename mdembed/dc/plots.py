@@ -24,6 +24,7 @@ interval over seeds is drawn only where n >= 3; with fewer, each seed's value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -35,14 +36,14 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from mdembed.analysis.aggregate import aggregate_dc, boot_delay, mean_interval, read_job, scan  # noqa: E402
+from mdembed.core.runs import Job, read_summary, scan  # noqa: E402
+from mdembed.core.statistics import mean_interval  # noqa: E402
+from mdembed.dc.aggregate import aggregate_dc, boot_delay, read_dc_job  # noqa: E402
 from mdembed.analysis.figures import (  # noqa: E402
     DOUBLE_COLUMN, MIN_BAND, STYLE, _caption, _figure, _legend, _save, count_range, listed, read_metrics,
     require_columns, seed_list, smoothing_windows, spread_note,
 )  # fmt: skip
-from mdembed.settings import DC_SCENARIO  # noqa: E402
 
-SCENARIO = DC_SCENARIO
 POLICIES = (("dqn", "DQN"), ("autoscaler", "threshold autoscaler"), ("predictive", "predictive autoscaler"),
             ("static_mean", "static, mean-sized"), ("static_peak", "static, peak-sized"))  # fmt: skip
 COLORS = {"dqn": "tab:blue", "autoscaler": "tab:orange", "predictive": "tab:green", "static_mean": "tab:grey",
@@ -67,7 +68,7 @@ TRAINING_COLUMNS = ("phase_name", "steps", "reward", "acceptance_rate", "epsilon
 
 def dc_runs(directory: Path) -> list[Path]:
     """Usable dc_provisioning runs under ``directory`` (itself included), as aggregate finds them."""
-    return [job.directory for job in scan(directory)[0] if job.scenario == SCENARIO]
+    return [job.directory for job in scan(directory, read_dc_job)[0]]
 
 
 def _training(runs: list[Path]) -> list[pd.DataFrame]:
@@ -247,7 +248,7 @@ def plot_dc(directory: Path, runs: list[Path] | None = None) -> list[Path]:
     """The figures that apply to the dc runs under ``directory``, into ``directory/figures``; every file is read
     and checked before the first figure is written."""
     runs = dc_runs(directory) if runs is None else runs
-    summaries = [read_job(run).summary for run in runs]
+    summaries = [read_dc_job(run, read_summary(run / "summary.json")).summary for run in runs]
     tables = _training(runs)
     out = Path(directory) / "figures"
     out.mkdir(exist_ok=True)
@@ -255,3 +256,8 @@ def plot_dc(directory: Path, runs: list[Path] | None = None) -> list[Path]:
     with plt.rc_context(STYLE):
         written = _learning_curves(tables, [summaries[t.run.iloc[0]] for t in tables], out)
         return written + (_versus_boot(summaries, out) if several else _comparison(summaries, out))
+
+
+def plan_figures(directory: Path, jobs: list[Job]) -> Callable[[], list[Path]]:
+    """The figures of these data-centre runs, drawn when called (they take no argument to check first)."""
+    return lambda: plot_dc(directory, [job.directory for job in jobs])
