@@ -11,8 +11,9 @@ import pytest
 
 from helpers import check_embedding, make_request, make_substrate
 
-import mdembed.agents.annealing  # noqa: F401  (registers sa and sa_cff)
-from mdembed.agents.annealing import AnnealedPlacement, AnnealingSettings, PriceAnnealingSettings
+import mdembed.agents  # noqa: F401  (registers sa and sa_cff)
+from mdembed.agents.sa import AnnealedPlacement, AnnealingSettings
+from mdembed.agents.sa_cff import PriceAnnealingSettings
 from mdembed.agents.registry import ALGORITHMS, Algorithm, Context
 from mdembed.market.build import make_algorithm
 from mdembed.market.build import make_substrate as build_substrate

@@ -84,7 +84,7 @@ def test_price_by_load_bins_each_elements_quote_by_its_own_used_share():
     request = make_request([[0.1, 0.1, 0.1]], [])
     nothing = Embedding(placement=np.array([-1]), paths=(), domain_revenue=np.zeros(2), reason=Reason.NO_NODE_CAPACITY)
     for _ in range(2):  # the same quote twice: means stay, counts double
-        recorder.observe(state)
+        recorder.record_load(state)
         recorder.record(request, nothing, 0, state, prices)
     curve = recorder.summary()["price_by_load"]
     assert curve["used_share_bins"][:3] == [0.0, 0.1, 0.2] and curve["used_share_bins"][-1] == 1.0

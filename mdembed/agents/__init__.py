@@ -7,7 +7,7 @@ entry point of the ``mdembed.algorithms`` group naming its module (docs/ARCHITEC
 from importlib.metadata import entry_points
 
 from mdembed.agents.registry import ALGORITHMS, PLUGIN_GROUP, Algorithm, Context
-from mdembed.agents import annealing, ddpg_settings, exact, load_prices, ppo_settings, static_price  # noqa: F401  (registers every algorithm)
+from mdembed.agents import ddpg_settings, exact, load_prices, ppo_settings, sa, sa_cff, static_price  # noqa: F401  (registers every algorithm)
 
 __all__ = ["ALGORITHMS", "Algorithm", "Context"]
 

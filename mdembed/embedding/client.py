@@ -116,7 +116,7 @@ def routing_graph(substrate: Substrate) -> RoutingGraph:
 
 @lru_cache(maxsize=16)
 def tie_order(substrate: Substrate, rule: str) -> np.ndarray:
-    """The order in which CFF tries nodes of equal cost.
+    """The order in which CFF tries nodes of equal charge.
 
     ``bandwidth``: most attached link capacity first (then node index), so a
     first-fit that spills over lands next to a well-connected node rather
@@ -129,7 +129,7 @@ def tie_order(substrate: Substrate, rule: str) -> np.ndarray:
     return np.lexsort((np.arange(substrate.num_nodes), -attached))
 
 
-def node_costs(prices: Prices, demand_units: np.ndarray) -> np.ndarray:
+def node_charges(prices: Prices, demand_units: np.ndarray) -> np.ndarray:
     """(n, N): what each node charges each VNF of the request, P = c[n, v, :] . h[v, :]."""
     if prices.node.shape[1] == 1:
         return demand_units @ prices.node[:, 0, :].T
@@ -165,8 +165,8 @@ def embed(
 ) -> Embedding:
     """Place, route and admit one request against the given residuals (left untouched)."""
     demand_units = request.vnf_demand_units
-    costs = node_costs(prices, demand_units)
-    placement = cff_place(costs, node_residual, request.vnf_demand, tie_order(substrate, market.tie_break))
+    charges = node_charges(prices, demand_units)
+    placement = cff_place(charges, node_residual, request.vnf_demand, tie_order(substrate, market.tie_break))
     reason: Reason | None = None
     where: str | None = None
     missing = np.flatnonzero(placement < 0)
@@ -201,7 +201,7 @@ def embed(
     if reason is not None and market.admission == "all_or_nothing":
         return rejected(request, substrate.num_domains, reason, where)
 
-    revenue = domain_revenue(request, substrate, prices, placement, paths, costs)
+    revenue = domain_revenue(request, substrate, prices, placement, paths, charges)
     return Embedding(placement=placement, paths=tuple(paths), domain_revenue=revenue, reason=reason, where=where)
 
 
@@ -211,17 +211,17 @@ def domain_revenue(
     prices: Prices,
     placement: np.ndarray,
     paths: Sequence[list[int] | None],
-    costs: np.ndarray | None = None,
+    charges: np.ndarray | None = None,
 ) -> np.ndarray:
     """(D,) what each domain earns (DESIGN 4.6): the price x demand of the VNFs on its nodes,
-    plus its links' price x Mbit/s of every VL crossing them. ``costs`` are
-    :func:`node_costs`, when the caller has them already."""
-    if costs is None:
-        costs = node_costs(prices, request.vnf_demand_units)
+    plus its links' price x Mbit/s of every VL crossing them. ``charges`` are
+    :func:`node_charges`, when the caller has them already."""
+    if charges is None:
+        charges = node_charges(prices, request.vnf_demand_units)
     revenue = np.zeros(substrate.num_domains)
     for v, node in enumerate(np.asarray(placement).tolist()):
         if node >= 0:
-            revenue[substrate.node_domain[node]] += costs[v, node]
+            revenue[substrate.node_domain[node]] += charges[v, node]
     owner = substrate.link_owner
     arc_link = substrate.arc_link_list
     for e, path in enumerate(paths):

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_array
 
-from mdembed.embedding.client import Embedding, domain_revenue, node_costs, rejected
+from mdembed.embedding.client import Embedding, domain_revenue, node_charges, rejected
 from mdembed.embedding.prices import Prices
 from mdembed.embedding.reasons import Reason
 from mdembed.network.substrate import BW_UNIT, Substrate
@@ -99,7 +99,7 @@ def build_model(
     src, dst = request.vl_src.astype(np.int64), request.vl_dst.astype(np.int64)
 
     # objective
-    c_x = node_costs(prices, request.vnf_demand_units)  # (n, N)
+    c_x = node_charges(prices, request.vnf_demand_units)  # (n, N)
     slots = np.arange(m) if prices.link.shape[1] > 1 else np.zeros(m, dtype=np.int64)
     c_f = prices.link[substrate.arc_link][:, slots].T * (bw / BW_UNIT)[:, None]  # (m, A)
     c = np.concatenate([c_x.ravel(), c_f.ravel()])

@@ -19,18 +19,18 @@ def first_fit(node_cost: np.ndarray, node_residual: np.ndarray, demand: np.ndarr
 
 
 def cff_place(
-    node_costs: np.ndarray, node_residual: np.ndarray, demands: np.ndarray, tie_order: np.ndarray
+    node_charges: np.ndarray, node_residual: np.ndarray, demands: np.ndarray, tie_order: np.ndarray
 ) -> np.ndarray:
     """Place each VNF in order on its first-fit node; -1 where none fits.
 
-    ``node_costs`` (n, N) is each VNF's cost on each node, ``demands`` (n, 3)
+    ``node_charges`` (n, N) is what each VNF pays on each node, ``demands`` (n, 3)
     its integer demand. Each placement consumes residual for the next one;
     the caller's array is left untouched.
     """
     residual = node_residual.copy()
     placement = np.full(len(demands), -1, dtype=np.int64)
     for v, demand in enumerate(demands):
-        node = first_fit(node_costs[v], residual, demand, tie_order)
+        node = first_fit(node_charges[v], residual, demand, tie_order)
         if node >= 0:
             residual[node] -= demand
             placement[v] = node

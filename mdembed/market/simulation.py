@@ -31,7 +31,7 @@ def simulate(
     bar = Progress(len(requests), progress, desc=recorder.phase, status=acceptance)
     for request in requests:
         occupancy.arrive(request)
-        recorder.observe(occupancy.state)
+        recorder.record_load(occupancy.state)
         start = clock()
         embedding = algorithm.decide(request, occupancy.state)
         elapsed = clock() - start

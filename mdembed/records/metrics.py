@@ -184,7 +184,7 @@ class MetricsRecorder:
         self.rows: list[dict[str, Any]] = []
         self._started = time.perf_counter()
 
-    def observe(self, state: SubstrateState) -> None:
+    def record_load(self, state: SubstrateState) -> None:
         """Note each domain's node utilization as the next request arrives (before any decision on it)."""
         self.load[self.count] = self._node_utilization(state)
         s = self.substrate
