@@ -206,3 +206,19 @@ def test_the_type_head_gives_each_type_its_advantages_from_one_shared_network():
     torch.testing.assert_close(advantage_swapped[:, 3:6], advantage[:, 9:12])
     torch.testing.assert_close(advantage_swapped[:, 9:12], advantage[:, 3:6])
     torch.testing.assert_close(advantage_swapped[:, [0, 1, 2, 6, 7, 8, 12, 13, 14]], advantage[:, [0, 1, 2, 6, 7, 8, 12, 13, 14]])
+
+
+def test_a_checkpoint_holding_the_random_state_as_a_dict_still_resumes_identically(tmp_path):
+    """DQN checkpoints written before the learners shared one format kept the numpy Generator's state as a dict."""
+    from mdembed.learning.loop import load_checkpoint, save_checkpoint
+
+    agent = _trained_agent()
+    state = agent.state_dict()
+    assert isinstance(state["rng"], torch.Tensor)  # today's format, as TD3's and PPO's
+    state["rng"] = agent.rng.bit_generator.state  # the format of before
+    save_checkpoint(tmp_path / "old.pt", {"agent": state})
+    copy = DQNAgent(LAYOUT, SMALL, seed=99, total_steps=50)
+    copy.load_state_dict(load_checkpoint(tmp_path / "old.pt")["agent"])
+    assert copy.update() == agent.update()
+    obs = np.random.default_rng(5).random((7, LAYOUT.size), dtype=np.float32)
+    assert [copy.act(o, 0.5) for o in obs] == [agent.act(o, 0.5) for o in obs]

@@ -14,7 +14,9 @@ import torch
 from helpers import crash_step_after
 from pettingzoo.test import parallel_api_test
 
-from mdembed.agents.ddpg import DDPG, DDPGSettings, ReplayBuffer
+from mdembed.agents.td3 import TD3
+from mdembed.agents.ddpg_settings import DDPGSettings
+from mdembed.agents.replay import ReplayBuffer
 from mdembed.agents.networks import StackedLinear, soft_update
 from mdembed.market.build import make_substrate
 from mdembed.settings import settings_from_config
@@ -48,8 +50,8 @@ def substrate(settings):
     return make_substrate(settings.topology, settings.seed)
 
 
-def make_learner(substrate, **overrides) -> DDPG:
-    return DDPG(DomainLayout(substrate), DDPGSettings(**overrides), seed=0)
+def make_learner(substrate, **overrides) -> TD3:
+    return TD3(DomainLayout(substrate), DDPGSettings(**overrides), seed=0)
 
 
 def test_actor_prices_stay_inside_the_bounds(substrate):
@@ -188,7 +190,7 @@ def test_save_load_gives_identical_actions(substrate):
     for _ in range(6):
         obs = rng.random((learner.domains, learner.obs_dim), dtype=np.float32)
         learner.observe(obs, learner.act(obs, True), rng.random(learner.domains), obs, False)
-    copy = DDPG(learner.layout, learner.settings, seed=99)
+    copy = TD3(learner.layout, learner.settings, seed=99)
     copy.load_state_dict(learner.state_dict())
     obs = rng.random((learner.domains, learner.obs_dim), dtype=np.float32)
     assert np.array_equal(copy.act(obs, explore=False), learner.act(obs, explore=False))

@@ -93,12 +93,12 @@ def test_the_checker_sees_every_form_of_import(tmp_path):
     """The checker itself: absolute, from-package, relative and in-function imports are all seen."""
     path = tmp_path / "seeding.py"
     path.write_text(
-        "import mdembed.run\nfrom mdembed import plot\nfrom .agents import ddpg\n"
+        "import mdembed.run\nfrom mdembed import plot\nfrom .agents import td3\n"
         "def f():\n    from mdembed.learning.loop import train\n"
     )
     targets = imported_modules(path, "mdembed.settings")
-    assert {"mdembed.run", "mdembed.plot", "mdembed.agents.ddpg", "mdembed.learning.loop"} <= set(targets)
-    assert all(layer_of(t) > layer_of("mdembed.settings") for t in ("mdembed.run", "mdembed.plot", "mdembed.agents.ddpg"))
+    assert {"mdembed.run", "mdembed.plot", "mdembed.agents.td3", "mdembed.learning.loop"} <= set(targets)
+    assert all(layer_of(t) > layer_of("mdembed.settings") for t in ("mdembed.run", "mdembed.plot", "mdembed.agents.td3"))
 
 
 def test_the_training_loop_loads_no_market_algorithm_and_the_data_centre_nothing_of_the_market():

@@ -12,7 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mdembed.agents.ddpg import DDPG, DDPGSettings, ReplayBuffer
+from mdembed.agents.td3 import TD3
+from mdembed.agents.ddpg_settings import DDPGSettings
+from mdembed.agents.replay import ReplayBuffer
 from mdembed.learning.device import resolve_device
 from mdembed.agents.networks import CONV_KERNELS, Critic, SplitLinear, StackedLinear
 from mdembed.market.build import make_substrate
@@ -75,7 +77,7 @@ def test_split_linear_starts_as_the_layer_over_the_concatenation():
     assert torch.allclose(split(*parts), whole(torch.cat(parts, dim=-1)), atol=1e-6)
 
 
-def fill(learner: DDPG, steps: int, seed: int = 1) -> None:
+def fill(learner: TD3, steps: int, seed: int = 1) -> None:
     rng = np.random.default_rng(seed)
     obs = rng.random((learner.domains, learner.obs_dim), dtype=np.float32)
     for t in range(steps):
@@ -91,7 +93,7 @@ def test_update_gradients_are_plain_ddpg(layout, twin):
     """The restructured update (shared critic features, split hidden layer) takes textbook DDPG's gradients
     (the paper's tanh actor and discount); with twin critics both regress on the smaller target estimate (TD3)."""
     settings = DDPGSettings(learning_starts=0, batch_size=16, gamma=0.99, bounding="tanh", twin_critics=twin)
-    learner = DDPG(layout, settings, seed=0)
+    learner = TD3(layout, settings, seed=0)
     fill(learner, 40)
     batch = learner.buffer.sample(16, np.random.default_rng(4))
     before = copy.deepcopy(learner)
@@ -115,7 +117,7 @@ def test_update_gradients_are_plain_ddpg(layout, twin):
 
 
 def test_inverted_gradients_by_hand():
-    from mdembed.agents.ddpg import INVERT_EDGE, inverted
+    from mdembed.agents.td3 import INVERT_EDGE, inverted
 
     edge = INVERT_EDGE
     grad = torch.tensor([-1.0, -1.0, 2.0, 2.0, -1.0])  # loss gradients: negative means the step raises the action
@@ -134,10 +136,10 @@ def test_inverted_gradients_by_hand():
 def test_inverted_gradients_and_preactivation_penalty_in_an_update(layout):
     """bounding=invert: the critic is asked at the unclipped output, its action gradient inverted at the
     edges; the pre-activation penalty adds its own gradient. With gamma=0 the target is the reward."""
-    from mdembed.agents.ddpg import inverted
+    from mdembed.agents.td3 import inverted
 
     settings = DDPGSettings(learning_starts=0, batch_size=16, gamma=0.0, bounding="invert", preactivation_penalty=0.1)
-    learner = DDPG(layout, settings, seed=0)
+    learner = TD3(layout, settings, seed=0)
     fill(learner, 40)
     batch = learner.buffer.sample(16, np.random.default_rng(4))
     before = copy.deepcopy(learner)
@@ -162,7 +164,7 @@ def test_inverted_gradients_and_preactivation_penalty_in_an_update(layout):
 
 
 def test_reward_normalization_divides_by_the_running_std(layout):
-    learner = DDPG(layout, DDPGSettings(reward_norm=True, reward_scale=0.5, learning_starts=100), seed=0)
+    learner = TD3(layout, DDPGSettings(reward_norm=True, reward_scale=0.5, learning_starts=100), seed=0)
     obs = np.zeros((learner.domains, learner.obs_dim), np.float32)
     for reward in ([2.0, 0.0, 4.0], [6.0, 0.0, 4.0], [4.0, 0.0, 4.0]):
         learner.observe(obs, learner.act(obs, True), np.array(reward), obs, False)
@@ -173,7 +175,7 @@ def test_reward_normalization_divides_by_the_running_std(layout):
 
 
 def test_policy_delay_updates_the_actor_every_other_step(layout):
-    learner = DDPG(layout, DDPGSettings(learning_starts=0, batch_size=8, policy_delay=2, gamma=0.9), seed=0)
+    learner = TD3(layout, DDPGSettings(learning_starts=0, batch_size=8, policy_delay=2, gamma=0.9), seed=0)
     fill(learner, 20)
     moved = []
     for _ in range(4):
@@ -184,7 +186,7 @@ def test_policy_delay_updates_the_actor_every_other_step(layout):
 
 
 def test_replay_state_is_compact_and_restores_exactly(layout):
-    learner = DDPG(layout, DDPGSettings(buffer_size=50), seed=0)
+    learner = TD3(layout, DDPGSettings(buffer_size=50), seed=0)
     rng = np.random.default_rng(0)
     obs = layout.stack([rng.random(n, dtype=np.float32) for n in layout.obs_dims])
     obs[:, :TENSOR_SIZE] = obs[0, :TENSOR_SIZE]  # every domain sees the same request
@@ -260,7 +262,7 @@ def test_learners_keep_everything_on_their_device(layout):
     from mdembed.dc.experiment import make_agent
     from mdembed.dc.settings import DCSettings
 
-    learner = DDPG(layout, DDPGSettings(), seed=0, device="cpu")
+    learner = TD3(layout, DDPGSettings(), seed=0, device="cpu")
     tensors = [*learner.actor.parameters(), *learner.critic_target.parameters(), learner.buffer.obs, learner.action_mask]
     assert {t.device for t in tensors} == {torch.device("cpu")}
     agent = make_agent(DCSettings(), seed=0, device=resolve_device("auto"))
@@ -273,7 +275,7 @@ def test_learners_keep_everything_on_their_device(layout):
 def test_cuda_learner_follows_the_cpu_one(layout):
     """On a GPU the graphed update trains the same networks as the CPU (to rounding) and keeps going."""
     settings = DDPGSettings(learning_starts=8, batch_size=8)
-    learners = [DDPG(layout, settings, seed=0, device=d) for d in ("cpu", "cuda")]
+    learners = [TD3(layout, settings, seed=0, device=d) for d in ("cpu", "cuda")]
     rng = np.random.default_rng(0)
     for _ in range(30):
         obs = rng.random((learners[0].domains, learners[0].obs_dim), dtype=np.float32)
@@ -295,7 +297,7 @@ def test_a_static_baseline_run_does_not_import_torch():
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 def test_window_diagnostics_measure_saturation_and_the_actors_gradient(layout):
-    learner = DDPG(layout, DDPGSettings(learning_starts=0, batch_size=8, bounding="tanh"), seed=0)
+    learner = TD3(layout, DDPGSettings(learning_starts=0, batch_size=8, bounding="tanh"), seed=0)
     fill(learner, 20)
     with torch.no_grad():  # a saturated actor: every price at the upper bound, whatever the observation
         learner.actor.out.weight.zero_()

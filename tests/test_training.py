@@ -12,7 +12,7 @@ import pytest
 import torch
 from helpers import crash_step_after
 
-from mdembed.agents.ddpg import DDPG
+from mdembed.agents.td3 import TD3
 from mdembed.learning.protocol import Learner
 from mdembed.market.build import make_substrate
 from mdembed.learning.checkpoints import load_checkpoint
@@ -91,7 +91,7 @@ def setup(extra: list[str] = ()) -> tuple[DriftingPrices, MarketTrainingTask, An
 def test_learners_follow_the_protocol():
     assert isinstance(DriftingPrices(setup()[1].layout, 0), Learner)
     protocol = {"act", "observe", "diagnostics", "state_dict", "load_state_dict", "policy_state_dict", "load_policy_state_dict"}
-    assert protocol <= set(dir(DDPG)) & set(dir(DQNAgent))
+    assert protocol <= set(dir(TD3)) & set(dir(DQNAgent))
 
 
 def test_a_new_learner_trains_through_the_loop_with_checkpoints_and_diagnostics(tmp_path):

@@ -1,4 +1,4 @@
-"""DDPG's settings and its registry entry, apart from the learner so that a run imports torch only when it builds one."""
+"""DDPG's and TD3's settings and their registry entries, apart from the learner so that a run imports torch only when it builds one."""
 
 from __future__ import annotations
 
@@ -104,8 +104,29 @@ class DDPGSettings:
         return max(self.learning_starts, self.batch_size)
 
 
-@register("ddpg", LEARNER, DDPGSettings, quick=("train.steps=60", "algorithm.learning_starts=40", "algorithm.buffer_size=100"))
-def ddpg_pricing(context: Context, settings: DDPGSettings) -> Algorithm:
-    from mdembed.agents.ddpg import DDPGPricing  # torch is imported here, when a learner is built
+@dataclass(frozen=True)
+class TD3Settings(DDPGSettings):
+    """TD3's defaults (Fujimoto et al. 2018, as Stable-Baselines3 sets them) on top of DDPG's: twin critics, target
+    policy smoothing, a delayed actor, and the discount they need (with gamma 0 no target network runs)."""
 
-    return DDPGPricing(context, settings, int(context.rng.integers(2**31)))
+    gamma: float = 0.99
+    twin_critics: bool = True
+    target_noise: float = 0.2
+    policy_delay: int = 2
+
+
+QUICK = ("train.steps=60", "algorithm.learning_starts=40", "algorithm.buffer_size=100")  # a run in seconds, for the tests
+
+
+def td3_pricing(context: Context, settings: DDPGSettings) -> Algorithm:
+    """Every domain prices with its own TD3 (or DDPG) learner; the client embeds."""
+    from mdembed.agents.policy_pricing import PolicyPricing
+    from mdembed.agents.td3 import TD3  # torch is imported here, when a learner is built
+    from mdembed.learning.device import resolve_device
+
+    seed, device = int(context.rng.integers(2**31)), resolve_device(context.device)
+    return PolicyPricing(context, settings.policy, settings.prices, lambda layout: TD3(layout, settings, seed, device))
+
+
+register("ddpg", LEARNER, DDPGSettings, quick=QUICK)(td3_pricing)
+register("td3", LEARNER, TD3Settings, quick=QUICK)(td3_pricing)

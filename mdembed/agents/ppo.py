@@ -22,7 +22,7 @@ the mean, clipped.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import torch
@@ -32,13 +32,12 @@ from torch import nn
 from mdembed.core import memory
 from mdembed.agents.element_policy import ElementActor, output_kinds
 from mdembed.agents.networks import Actor, StackedLinear
-from mdembed.agents.ppo_settings import PPOSettings
-from mdembed.agents.policy_pricing import PolicyPricing
-from mdembed.agents.registry import Context
 from mdembed.env.layout import DomainLayout
-from mdembed.learning.checkpoints import rng_from_tensor, rng_to_tensor
-from mdembed.learning.device import resolve_device
+from mdembed.learning.checkpoints import random_state, restore_random_state
 from mdembed.learning.moments import running_std
+
+if TYPE_CHECKING:
+    from mdembed.agents.ppo_settings import PPOSettings
 
 BOUND = 0.98  # a normalized mean at |a| >= this lies within 1% of the price range from a bound
 LOG_2PI = math.log(2 * math.pi)
@@ -66,10 +65,9 @@ class PPO:
     normalized prices, (D, max_action_dim), zero on padding.
     """
 
-    TRAINING_ONLY = PPOSettings.TRAINING_ONLY
-
     def __init__(self, layout: DomainLayout, settings: PPOSettings, seed: int, device: torch.device | str = "cpu") -> None:
         self.layout = layout
+        self.TRAINING_ONLY = settings.TRAINING_ONLY  # settings an evaluation of a saved policy may change
         self.settings = settings
         self.device = torch.device(device)
         d = self.domains = layout.num_domains
@@ -268,9 +266,8 @@ class PPO:
             "steps": self.steps,
             "updates": self.updates,
             "figures": dict(self.figures),
-            "rng": rng_to_tensor(self.rng),
+            **random_state(self.rng),
             "noise": self.noise.get_state(),
-            "torch_rng": torch.get_rng_state(),
             "shapes": self._shapes(),
         }
 
@@ -290,9 +287,8 @@ class PPO:
         self.steps = int(state["steps"])
         self.updates = int(state["updates"])
         self.figures = {str(k): float(v) for k, v in state["figures"].items()}
-        self.rng = rng_from_tensor(state["rng"])
+        self.rng = restore_random_state(state)
         self.noise.set_state(state["noise"])
-        torch.set_rng_state(state["torch_rng"])
 
     def policy_state_dict(self) -> dict[str, Any]:
         """The policy's means alone (the evaluated policy acts without sampling); a per-element one fits any layout
@@ -305,11 +301,3 @@ class PPO:
         if shapes[0] != self.domains or (not portable and shapes != self._shapes()):
             raise ValueError(f"the policy is for shapes {shapes}, not {self._shapes()}")
         self.actor.load_state_dict(state["actor"])
-
-
-class PPOPricing(PolicyPricing):
-    """The market with PPO-priced domains: each domain's policy quotes its prices (the mean), the client embeds."""
-
-    def __init__(self, context: Context, settings: PPOSettings, seed: int) -> None:
-        device = resolve_device(context.device)
-        super().__init__(context, settings.policy, settings.prices, lambda layout: PPO(layout, settings, seed, device))

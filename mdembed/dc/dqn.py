@@ -47,6 +47,7 @@ from mdembed.dc.replay import PrioritizedReplay
 from mdembed.dc.settings import NUM_TYPES, DCTrainSettings, DQNSettings
 from mdembed.core.errors import ConfigError
 from mdembed.core.io import InvalidResult
+from mdembed.learning.checkpoints import random_state, restore_random_state
 
 
 class AttentionEncoder(nn.Module):
@@ -338,8 +339,7 @@ class DQNAgent:
             "steps": self.steps,
             "updates": self.updates,
             "last_loss": self.last_loss,
-            "rng": self.rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
+            **random_state(self.rng),
             "obs_dim": self.layout.size,
             "replay": self.replay.state_dict(),
             "n_step_pending": [(torch.as_tensor(o), a, r) for o, a, r in self.pending],
@@ -358,8 +358,7 @@ class DQNAgent:
         self.steps = int(state["steps"])
         self.updates = int(state["updates"])
         self.last_loss = float(state["last_loss"])
-        self.rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        self.rng = restore_random_state(state)  # also a checkpoint of before, which held the state as a dict
         self.replay.load_state_dict(state["replay"])
         self.pending = deque((o.numpy(), int(a), float(r)) for o, a, r in state.get("n_step_pending", []))
         last = state.get("last_next_obs")

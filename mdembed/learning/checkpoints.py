@@ -89,8 +89,19 @@ def rng_to_tensor(rng: np.random.Generator) -> torch.Tensor:
 
 
 def rng_from_tensor(tensor: torch.Tensor) -> np.random.Generator:
-    """The Generator :func:`rng_to_tensor` saved."""
-    state = json.loads(bytes(tensor.numpy()).decode())
+    """The Generator :func:`rng_to_tensor` saved (or its state as a dict, as DQN checkpoints held it before)."""
+    state = tensor if isinstance(tensor, dict) else json.loads(bytes(tensor.numpy()).decode())
     rng = np.random.default_rng()
     rng.bit_generator.state = state
     return rng
+
+
+def random_state(rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """What a learner's checkpoint keeps of its randomness: its numpy Generator and torch's global generator."""
+    return {"rng": rng_to_tensor(rng), "torch_rng": torch.get_rng_state()}
+
+
+def restore_random_state(state: dict[str, Any]) -> np.random.Generator:
+    """Set torch's generator as :func:`random_state` saved it; the learner's numpy Generator, to be kept."""
+    torch.set_rng_state(state["torch_rng"])
+    return rng_from_tensor(state["rng"])

@@ -1,6 +1,12 @@
-"""DDPG pricing agents, one per domain, trained side by side (DESIGN 5).
+"""TD3 pricing learners, one per domain, trained side by side (DESIGN 5); DDPG is TD3 with its remedies off.
 
-Every domain has its own actor, critic, target networks, optimizer state
+TD3 (Fujimoto et al. 2018) is DDPG (Lillicrap et al. 2016) with twin
+critics, target policy smoothing and a delayed actor: with one critic, no
+target noise and a policy delay of 1 (``algorithm=ddpg``'s defaults) this
+learner is DDPG, as Stable-Baselines3 defines it; ``algorithm=td3`` turns the
+three on.
+
+Every domain has its own actor, critic(s), target networks, optimizer state
 and exploration noise; no weight, gradient or observation crosses domains.
 For speed the D domains' networks are stored stacked (a leading domain
 axis on every weight) so one batched matrix product, or one grouped
@@ -10,14 +16,14 @@ Domains have different numbers of nodes and links, so observations and
 actions are zero-padded to the largest domain; padded action entries are
 masked to zero before the critic sees them and are never sent to the market.
 
-The actor's tanh output a in [-1, 1] is the normalized action; the price
+The actor's output a in [-1, 1] is the normalized action; the price
 is ``price_min + (a + 1) / 2 * (price_max - price_min)``.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -25,16 +31,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from mdembed.core import memory
-from mdembed.agents.ddpg_settings import DDPGSettings
-from mdembed.learning.device import resolve_device
 from mdembed.agents.element_policy import ElementActor
 from mdembed.agents.networks import Actor, Critic, soft_update
-from mdembed.agents.policy_pricing import PolicyPricing
-from mdembed.agents.registry import Context
 from mdembed.env.layout import TENSOR_SIZE, DomainLayout
-from mdembed.learning.checkpoints import rng_from_tensor, rng_to_tensor
+from mdembed.agents.replay import ReplayBuffer
+from mdembed.learning.checkpoints import random_state, restore_random_state
 from mdembed.learning.moments import running_std
-from mdembed.learning.transitions import TransitionBuffer
+
+if TYPE_CHECKING:
+    from mdembed.agents.ddpg_settings import DDPGSettings
 
 INVERT_EDGE = 1.05  # bounding=invert inverts gradients at +-this: an output the critic wants at a bound settles
 # just past it and acts exactly at it (clipped), yet turns back as soon as the critic's gradient changes sign
@@ -72,78 +77,8 @@ class Losses(Mapping[str, float]):
         return len(self.tensors)
 
 
-class ReplayBuffer(TransitionBuffer):
-    """A ring buffer of transitions for all domains at once, sampled uniformly.
-
-    Given each domain's observation and action sizes, its saved state keeps
-    the request tensor once per transition (every domain sees the same one)
-    and drops the zero padding of the smaller domains; a buffer whose
-    padding is not zero (filled by hand) is saved whole.
-    """
-
-    def __init__(
-        self, capacity: int, domains: int, obs_dim: int, action_dim: int, device: torch.device | str = "cpu",
-        obs_dims: list[int] | None = None, action_dims: list[int] | None = None,
-    ) -> None:  # fmt: skip
-        super().__init__(capacity, (domains, obs_dim), (domains, action_dim), torch.float32, (domains,), device)
-        self.obs_dims = obs_dims or [obs_dim] * domains
-        self.action_dims = action_dims or [action_dim] * domains
-
-    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """A batch with a domain axis first: obs (D, B, obs_dim), reward (D, B), done (B,)."""
-        return self.batch(rng.integers(0, self.size, size=batch_size))
-
-    def batch(self, idx: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
-        """The transitions in slots ``idx``, domain axis first."""
-        batch = self.gather(idx)
-        return {key: value if key == "done" else value.transpose(0, 1).contiguous() for key, value in batch.items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        for key, dims in (("obs", self.obs_dims), ("next_obs_own", self.obs_dims), ("action", self.action_dims)):
-            state[key] = _pack(state[key], dims, key != "action")
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        obs_width, action_width = self.obs.shape[2], self.action.shape[2]
-        unpacked = dict(state)
-        for key, dims, width in (("obs", self.obs_dims, obs_width), ("next_obs_own", self.obs_dims, obs_width),
-                                 ("action", self.action_dims, action_width)):  # fmt: skip
-            unpacked[key] = _unpack(state[key], dims, width)
-        super().load_state_dict(unpacked)
-
-
-def _pack(x: torch.Tensor, dims: list[int], shared_request: bool) -> dict[str, torch.Tensor]:
-    """(n, D, W) rows -> each domain's first dims[d] columns, side by side, and the request tensor once.
-
-    Falls back to the whole array when what it would drop is not exactly
-    zero padding (or the domains' request parts differ).
-    """
-    start = TENSOR_SIZE if shared_request else 0
-    padding_is_zero = all(not x[:, d, dim:].any() for d, dim in enumerate(dims))
-    same_request = not shared_request or bool((x[:, :, :start] == x[:, :1, :start]).all())
-    if not (padding_is_zero and same_request):
-        return {"whole": x}
-    own = torch.cat([x[:, d, start:dim] for d, dim in enumerate(dims)], dim=1)
-    return {"request": x[:, 0, :start].clone(), "own": own}
-
-
-def _unpack(packed: dict[str, torch.Tensor], dims: list[int], width: int) -> torch.Tensor:
-    if "whole" in packed:
-        return packed["whole"]
-    request, own = packed["request"], packed["own"]
-    start = request.shape[1]
-    out = torch.zeros(own.shape[0], len(dims), width, dtype=own.dtype)
-    out[:, :, :start] = request[:, None, :]
-    offset = 0
-    for d, dim in enumerate(dims):
-        out[:, d, start:dim] = own[:, offset : offset + dim - start]
-        offset += dim - start
-    return out
-
-
-class DDPG:
-    """D independent DDPG learners over one layout of domains (a :class:`~mdembed.agents.registry.Learner`).
+class TD3:
+    """D independent TD3 (or DDPG) learners over one layout of domains (a :class:`~mdembed.agents.registry.Learner`).
 
     Observations are the layout's stacked ones, (D, max_obs_dim); actions are
     normalized, (D, max_action_dim) in [-1, 1]. Networks, optimizer state and
@@ -153,11 +88,11 @@ class DDPG:
     """
 
     GRAPH_WARMUP = 3  # eager updates on a side stream before the capture (CUDA only)
-    TRAINING_ONLY = DDPGSettings.TRAINING_ONLY  # settings an evaluation of a saved policy may change
 
     def __init__(self, layout: DomainLayout, settings: DDPGSettings, seed: int, device: torch.device | str = "cpu") -> None:
         self.layout = layout
         self.settings = settings
+        self.TRAINING_ONLY = settings.TRAINING_ONLY  # settings an evaluation of a saved policy may change
         self.device = torch.device(device)
         d = layout.num_domains
         self.domains = d
@@ -401,8 +336,7 @@ class DDPG:
             "steps": self.steps,
             "updates": self.updates,
             "losses": dict(self.losses),
-            "rng": rng_to_tensor(self.rng),
-            "torch_rng": torch.get_rng_state(),
+            **random_state(self.rng),
             "shapes": [self.domains, self.obs_dim, self.action_dim],
             "buffer": self.buffer.state_dict(),
             "window": self._window.cpu().clone(),
@@ -432,8 +366,7 @@ class DDPG:
         self.steps = int(state["steps"])
         self.updates = int(state["updates"])
         self.losses = {str(k): float(v) for k, v in state["losses"].items()}
-        self.rng = rng_from_tensor(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
+        self.rng = restore_random_state(state)
         self.buffer.load_state_dict(state["buffer"])
         self._window.copy_(state["window"])
         self._window_updates = int(state["window_updates"])
@@ -452,15 +385,3 @@ class DDPG:
         else:
             self._check_shapes(state)
         self.actor.load_state_dict(state["actor"])
-
-
-class DDPGPricing(PolicyPricing):
-    """The market with DDPG-priced domains: each domain's actor quotes its prices, the client embeds.
-
-    ``decide`` acts without exploration (evaluation); training goes through
-    :func:`mdembed.learning.loop.train` and the PettingZoo environment.
-    """
-
-    def __init__(self, context: Context, settings: DDPGSettings, seed: int) -> None:
-        device = resolve_device(context.device)
-        super().__init__(context, settings.policy, settings.prices, lambda layout: DDPG(layout, settings, seed, device))
