@@ -2,7 +2,7 @@
 
 DIR is a sweep directory or a single run. Each scenario's runs under DIR
 get that scenario's figures, in DIR/figures (see
-:mod:`mdembed.analysis.figures` for the multi-domain runs and
+:mod:`mdembed.market.figures` for the multi-domain runs and
 :mod:`mdembed.dc.plots` for the data-centre ones); a directory holding
 runs of both gets both. The jobs used and those left out (listed on stderr,
 with why) are the same as for ``python -m mdembed.analysis.aggregate``
@@ -10,7 +10,7 @@ with why) are the same as for ``python -m mdembed.analysis.aggregate``
 the first figure is written.
 
 Multi-domain runs also get a map of their domains with each node's and
-link's mean used share (:mod:`mdembed.analysis.domain_map`): ``domain_map``
+link's mean used share (:mod:`mdembed.market.domain_map`): ``domain_map``
 for a single run, ``domain_map_<name>`` per algorithm (and variant) of a
 sweep, at one load (``--load RATE``, default the highest present), from the
 job of the lowest seed.

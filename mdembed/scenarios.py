@@ -89,17 +89,17 @@ def _market() -> Scenario:
         return report(summary, out_dir)
 
     def read(directory: Path, summary: dict[str, Any]) -> Job:
-        from mdembed.analysis.tables import read_market_job
+        from mdembed.market.tables import read_market_job
 
         return read_market_job(directory, summary)
 
     def tables(directory: Path, jobs: list[Job], baseline: str | None) -> Tables:
-        from mdembed.analysis.tables import tables
+        from mdembed.market.tables import tables
 
         return tables(directory, jobs, baseline)
 
     def figures(directory: Path, jobs: list[Job], baseline: str | None, load: float | None) -> Callable[[], list[Path]]:
-        from mdembed.analysis.figures import plan_figures
+        from mdembed.market.figures import plan_figures
 
         return plan_figures(directory, jobs, baseline, load)
 

@@ -207,7 +207,6 @@ SCENARIO_SECTIONS = {"dc"}  # top-level config sections a scenario reads itself 
 MAX_TORCH_THREADS = 1024
 MARKET_SCENARIO = "market"  # the multi-domain scenario; a summary.json without "scenario" is one of its runs
 DC_SCENARIO = "dc_provisioning"  # the data-centre scenario (DESIGN 7)
-SCENARIO_NAMES = (MARKET_SCENARIO, DC_SCENARIO)  # what mdembed.scenarios registers; analysis reads results of these
 
 
 def scenario_of(summary: Mapping[str, Any]) -> Any:

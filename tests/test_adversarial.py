@@ -33,7 +33,7 @@ from helpers import one_line
 
 from mdembed.core import lock
 from mdembed.agents.registry import ALGORITHMS
-from mdembed.analysis.tables import collect
+from mdembed.market.tables import collect
 from mdembed.learning.checkpoints import load_checkpoint, save_checkpoint
 from mdembed.settings import (MAX_BANDWIDTH_MBPS, MAX_NODE_RESOURCE, AgentSettings, EvalSettings, MarketSettings, MetricsSettings, RoutingSettings, TopologySettings, TrainSettings, WorkloadSettings, settings_from_config)
 from mdembed.core.validate import section

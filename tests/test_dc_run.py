@@ -228,7 +228,7 @@ def test_runs_of_several_boot_delays_draw_the_metrics_against_boot_delay(trained
 def test_a_directory_of_both_scenarios_gets_both_figure_sets_and_aggregates_the_market_runs(trained, tmp_path):
     import shutil
 
-    from mdembed.analysis.tables import collect
+    from mdembed.market.tables import collect
     from mdembed.plot import plot
 
     shutil.copytree(trained[0], tmp_path / "dc_run", ignore=shutil.ignore_patterns("figures", "checkpoints"))

@@ -11,8 +11,7 @@ import pytest
 from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba
 
-from mdembed.analysis.domain_map import (LABEL_LIMIT, domain_colours, draw_map, layout, map_data, plan_maps,
-                                         read_utilization, run_substrate, static_map)  # fmt: skip
+from mdembed.market.domain_map import (LABEL_LIMIT, domain_colours, draw_map, layout, map_data, plan_maps, read_utilization, run_substrate, static_map)  # fmt: skip
 from mdembed.settings import TopologySettings
 from mdembed.core.errors import MdembedError
 from mdembed.network.make import make_substrate

@@ -26,9 +26,10 @@ from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mdembed.analysis import figures  # noqa: E402
+from mdembed.core import figures  # noqa: E402  (every figure is saved through its save_figure)
 from mdembed.dc.aggregate import DC_METRICS  # noqa: E402
-from mdembed.analysis.figures import AGAINST_LOAD, DOUBLE_COLUMN, FIGURES, SINGLE_COLUMN, plot_market, quotes_prices  # noqa: E402
+from mdembed.market.figures import AGAINST_LOAD, FIGURES, plot_market, quotes_prices  # noqa: E402
+from mdembed.core.figures import DOUBLE_COLUMN, SINGLE_COLUMN
 from mdembed.dc.plots import plot_dc  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "fixtures" / "aggregate_sweep" / "jobs" / "cff_3d_seed1_rate0.5"

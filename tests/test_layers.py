@@ -26,11 +26,9 @@ LAYERS = [
     ("env", ["mdembed.env"]),
     ("agents", ["mdembed.agents"]),
     ("loops", ["mdembed.market.simulation"]),
-    ("scenario runs", ["mdembed.market", "mdembed.dc"]),
-    ("analysis", ["mdembed.analysis", "mdembed.dc.plots"]),
+    ("scenarios", ["mdembed.market", "mdembed.dc"]),
     ("scenario registry", ["mdembed.scenarios"]),
-    ("entry points", ["mdembed.run", "mdembed.plot", "mdembed.bench", "mdembed.analysis.aggregate", "mdembed.analysis.cost_ratio",
-                      "mdembed.analysis.monopoly", "mdembed.help", "mdembed.rundir"]),
+    ("entry points", ["mdembed.run", "mdembed.plot", "mdembed.bench", "mdembed.analysis", "mdembed.help", "mdembed.rundir"]),
     ("the command", ["mdembed.command", "mdembed.__main__"]),
 ]  # fmt: skip
 ROOT = Path(mdembed.__file__).parent

@@ -78,7 +78,7 @@ def test_aggregate_reads_the_jobs_of_a_sweep(tmp_path):
 def test_confidence_interval_by_hand():
     import pandas as pd
 
-    from mdembed.analysis.tables import aggregate
+    from mdembed.market.tables import aggregate
 
     jobs = pd.DataFrame({"algorithm": ["sa"] * 3, "arrival_rate": [0.1] * 3, "acceptance_ratio": [0.5, 0.7, 0.9]})
     row = aggregate(jobs).iloc[0]
@@ -91,7 +91,7 @@ def test_confidence_interval_by_hand():
 def test_paired_differences_by_hand():
     import pandas as pd
 
-    from mdembed.analysis.tables import paired
+    from mdembed.market.tables import paired
 
     jobs = pd.DataFrame({
         "name": ["cff_3d"] * 3 + ["ddpg"] * 3 + ["ddpg arm=x"],
@@ -109,7 +109,7 @@ def test_paired_differences_by_hand():
 
 
 def test_a_variant_is_the_overrides_besides_the_sweep_axes_and_those_all_jobs_share():
-    from mdembed.analysis.tables import name_of, variant_of
+    from mdembed.market.tables import name_of, variant_of
 
     assert variant_of(["algorithm=ddpg", "seed=3", "workload.arrival_rate=0.5"]) == ""
     assert variant_of(["arm=ddpg_domain", "seed=1", "+algorithm.gamma=0"]) == "ddpg_domain +algorithm.gamma=0"
@@ -128,7 +128,7 @@ def test_aggregate_of_an_empty_directory_is_a_one_line_error(tmp_path):
 
 
 def test_plot_writes_every_figure_from_the_result_files(tmp_path):
-    from mdembed.analysis.figures import FIGURES
+    from mdembed.market.figures import FIGURES
     from mdembed.plot import plot
 
     sweep_dir = tmp_path / "sweep"
@@ -147,7 +147,7 @@ def test_plot_writes_every_figure_from_the_result_files(tmp_path):
 def test_figures_give_an_algorithm_one_colour_and_log_spaced_loads_a_log_axis():
     import matplotlib.pyplot as plt
 
-    from mdembed.analysis.figures import _load_axis, colours
+    from mdembed.market.figures import _load_axis, colours
 
     palette = colours({"ddpg", "cff_3d", "ddpg_tanh", "ddpg_node"})
     assert palette["ddpg"] == colours({"ddpg", "sa"})["ddpg"] == "tab:red"  # the same whatever else is drawn

@@ -1,1 +1,1 @@
-"""Reading, comparing and aggregating results."""
+"""The analysis commands, over finished runs or the exact optimum: aggregate (each scenario's tables of a directory), cost_ratio (a heuristic against the MILP), monopoly (the learning check of one domain)."""

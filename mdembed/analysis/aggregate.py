@@ -3,7 +3,7 @@
 Reads every finished run under DIR (a directory holding ``summary.json``,
 with Hydra's ``.hydra/config.yaml`` and ``overrides.yaml`` beside it) and
 writes each scenario's tables into DIR: for multi-domain runs ``jobs.csv``,
-``aggregate.csv`` and ``paired.csv`` (:mod:`mdembed.analysis.tables`), for
+``aggregate.csv`` and ``paired.csv`` (:mod:`mdembed.market.tables`), for
 data-centre runs ``dc_aggregate.csv`` (:mod:`mdembed.dc.aggregate`).
 
 A run that cannot be used is listed on stderr, with why, and left out (the

@@ -2,7 +2,7 @@
 
 DIR is one dc_provisioning run or a directory holding several (e.g. seeds).
 Writes PNG (300 dpi) and PDF into DIR/figures, sized and captioned as the
-multi-domain figures are (:mod:`mdembed.analysis.figures`): at most 7 in wide,
+multi-domain figures are (:mod:`mdembed.market.figures`; what they share is :mod:`mdembed.core.figures`): at most 7 in wide,
 panels in 2 columns, 7-8 pt text, the legend under the panels or in the grid's
 free panel, and above the panels the scope: one data centre (one domain), the
 requests of the held-out evaluation, the training, the seeds and n. A 95%
@@ -39,9 +39,9 @@ from matplotlib.patches import Patch  # noqa: E402
 from mdembed.core.runs import Job, read_summary, scan  # noqa: E402
 from mdembed.core.statistics import mean_interval  # noqa: E402
 from mdembed.dc.aggregate import aggregate_dc, boot_delay, read_dc_job  # noqa: E402
-from mdembed.analysis.figures import (  # noqa: E402
-    DOUBLE_COLUMN, MIN_BAND, STYLE, _caption, _figure, _legend, _save, count_range, listed, read_metrics,
-    require_columns, seed_list, smoothing_windows, spread_note,
+from mdembed.core.figures import (  # noqa: E402
+    DOUBLE_COLUMN, MIN_BAND, STYLE, caption, count_range, legend, listed, new_figure, read_metrics, require_columns, save,
+    seed_list, smoothing_windows, spread_note,
 )  # fmt: skip
 
 POLICIES = (("dqn", "DQN"), ("autoscaler", "threshold autoscaler"), ("predictive", "predictive autoscaler"),
@@ -113,7 +113,7 @@ def _learning_curves(tables: list[pd.DataFrame], summaries: list[dict], out: Pat
     panels += [(c, label, None) for c, label in DIAGNOSTIC_PANELS if c in curves]  # runs from before the diagnostics have none
     mix = "allocate_share" in curves
     rows = -(-(len(panels) + mix) // 2)
-    fig, axes = _figure(DOUBLE_COLUMN, 1.75 * rows + 0.65, rows, 2, sharex=True)
+    fig, axes = new_figure(DOUBLE_COLUMN, 1.75 * rows + 0.65, rows, 2, sharex=True)
     k = smoothing_windows(int(curves.groupby("run").size().max()))
     n = len(tables)
     for ax, (column, label, limits) in zip(axes.flat, panels):
@@ -159,9 +159,9 @@ def _learning_curves(tables: list[pd.DataFrame], summaries: list[dict], out: Pat
     if mix:
         handles += [Line2D([], [], color=c, label=op) for op, c in ACTIONS]
     phases = " | ".join(curves.phase_name.drop_duplicates())
-    _caption(fig, dc_scope(summaries, tables, "curve"), f"phases: {phases}")
-    _legend(fig, handles, columns=4)
-    return _save(fig, out, "dc_learning_curves")
+    caption(fig, dc_scope(summaries, tables, "curve"), f"phases: {phases}")
+    legend(fig, handles, columns=4)
+    return save(fig, out, "dc_learning_curves")
 
 
 def _label(policy: str, name: str) -> str:
@@ -178,7 +178,7 @@ def _values(summaries: list[dict], policy: str, metric: str) -> np.ndarray:
 
 def _comparison(summaries: list[dict], out: Path) -> list[Path]:
     policies = _policies(summaries)
-    fig, axes = _figure(DOUBLE_COLUMN, 1.55 * 4 + 0.45, 4, 2)
+    fig, axes = new_figure(DOUBLE_COLUMN, 1.55 * 4 + 0.45, 4, 2)
     n = len(summaries)
     for ax, (metric, label) in zip(axes.flat, PANELS):
         for x, (policy, _) in enumerate(policies):
@@ -210,14 +210,14 @@ def _comparison(summaries: list[dict], out: Path) -> list[Path]:
     else:
         spread = "bars: mean over runs; " + ("whiskers: 95% interval" if n >= MIN_BAND else f"dots: each run (n < {MIN_BAND}: no interval)")
     note = f"held-out evaluation, boot delay {boots[0]:g} s; {spread}"
-    _caption(fig, dc_scope(summaries), note)
-    _legend(fig, handles, axes.flat[-1])
-    return _save(fig, out, "dc_comparison")
+    caption(fig, dc_scope(summaries), note)
+    legend(fig, handles, axes.flat[-1])
+    return save(fig, out, "dc_comparison")
 
 
 def _versus_boot(summaries: list[dict], out: Path) -> list[Path]:
     table = aggregate_dc(summaries)
-    fig, axes = _figure(DOUBLE_COLUMN, 1.55 * 4 + 0.45, 4, 2, sharex=True)
+    fig, axes = new_figure(DOUBLE_COLUMN, 1.55 * 4 + 0.45, 4, 2, sharex=True)
     boots = np.array([boot_delay(s) for s in summaries])
     for ax, (metric, label) in zip(axes.flat, PANELS):
         for policy, _ in _policies(summaries):
@@ -238,10 +238,10 @@ def _versus_boot(summaries: list[dict], out: Path) -> list[Path]:
     handles = [Line2D([], [], color=COLORS[p], marker="o", markersize=3, label=_label(p, name))
                for p, name in _policies(summaries)]  # fmt: skip
     seeds = table.groupby("boot_s").n.max()
-    _caption(fig, dc_scope(summaries, per="boot delay", n=count_range(seeds)),
+    caption(fig, dc_scope(summaries, per="boot delay", n=count_range(seeds)),
              "held-out evaluation against boot delay; " + spread_note(seeds, "mean over runs"))  # fmt: skip
-    _legend(fig, handles, axes.flat[-1])
-    return _save(fig, out, "dc_vs_boot")
+    legend(fig, handles, axes.flat[-1])
+    return save(fig, out, "dc_vs_boot")
 
 
 def plot_dc(directory: Path, runs: list[Path] | None = None) -> list[Path]:

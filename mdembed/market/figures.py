@@ -45,7 +45,6 @@ algorithm the same colour (:func:`colours`).
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -59,11 +58,12 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-from mdembed.analysis.tables import PAIR_KEY, aggregate, comparison, jobs_table, read_market_job  # noqa: E402
+from mdembed.market.tables import PAIR_KEY, aggregate, comparison, jobs_table, read_market_job  # noqa: E402
 from mdembed.core.runs import Job, scan  # noqa: E402
+from mdembed.core.figures import (  # noqa: E402
+    SINGLE_COLUMN, DOUBLE_COLUMN, MIN_BAND, STYLE, new_figure, caption, legend, legend_groups, save, read_metrics, listed, seed_list, count_range, spread_note, smoothing_windows,
+)  # fmt: skip
 from mdembed.core.statistics import mean_interval  # noqa: E402
-from mdembed.core.io import atomic  # noqa: E402
-from mdembed.core.errors import MdembedError  # noqa: E402
 
 FIGURES = ("acceptance_vs_load", "revenue_cost_vs_load", "acceptance_revenue", "paired_vs_load", "domains_vs_load",
            "price_vs_load", "decision_time", "domains", "learning_curves")  # fmt: skip
@@ -79,19 +79,6 @@ DOMAIN_SHADES = ("0.2", "0.5", "0.8", "0.35", "0.65", "0.95")  # greys: the algo
 LOAD_STYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3)))  # one per load in the learning curves
 LOAD_MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # one per load in domains_vs_load
 
-SINGLE_COLUMN = 3.35  # inches: one column of a two-column paper (8.5 cm)
-DOUBLE_COLUMN = 7.0  # inches: both columns, the widest a figure is drawn
-MIN_BAND = 3  # seeds a 95% band or interval needs; a point of fewer seeds shows the seeds' own values
-DPI = 300
-CAPTION_CHARACTERS = 19.5  # characters of 7 pt text per inch of caption: a line wraps before it leaves the figure
-STYLE = {
-    "font.size": 7, "axes.titlesize": 8, "axes.labelsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7,
-    "legend.fontsize": 7, "legend.title_fontsize": 7, "figure.titlesize": 7, "legend.frameon": False,
-    "lines.linewidth": 1.0, "lines.markersize": 3.5, "axes.linewidth": 0.6, "grid.linewidth": 0.4, "grid.alpha": 0.35,
-    "xtick.major.width": 0.6, "ytick.major.width": 0.6, "xtick.major.size": 2.5, "ytick.major.size": 2.5,
-    "xtick.minor.size": 1.5, "ytick.minor.size": 1.5, "pdf.fonttype": 42, "ps.fonttype": 42,
-    "figure.constrained_layout.h_pad": 0.02, "figure.constrained_layout.w_pad": 0.02,
-}  # fmt: skip
 
 
 def colours(names: list[str] | set[str]) -> dict[str, str]:
@@ -131,118 +118,8 @@ def _thousands(axis) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
 
 
-def _figure(width: float, height: float, rows: int, columns: int, **options) -> tuple[plt.Figure, np.ndarray]:
-    """A figure ``width`` x ``height`` inches whose layout keeps its caption, labels and an outside legend inside
-    it (the saved file is exactly that size), and its grid of axes."""
-    fig = plt.figure(figsize=(width, height), layout="constrained")
-    return fig, fig.subplots(rows, columns, squeeze=False, **options)
-
-
-def _caption(fig: plt.Figure, *lines: str) -> None:
-    """The scope and how to read the figure, above its panels, each line wrapped to the figure's width."""
-    width = int(fig.get_figwidth() * CAPTION_CHARACTERS)
-    text = "\n".join(textwrap.fill(line, width) for line in lines if line)
-    fig.suptitle(text, fontsize=7, color="0.2")
-
-
-def _legend(fig: plt.Figure, handles: list, free: plt.Axes | None = None, title: str | None = None,
-            columns: int | None = None) -> None:  # fmt: skip
-    """The legend in the grid's free panel when there is one, else under the panels: never over the data."""
-    labels = [h.get_label() for h in handles]
-    if free is not None:
-        free.set_axis_off()
-        free.legend(handles, labels, loc="center", title=title, ncol=columns or (1 if len(handles) <= 8 else 2))
-    else:
-        fig.legend(handles, labels, loc="outside lower center", title=title, ncol=columns or min(len(handles), 5))
-
-
-def _legend_groups(fig: plt.Figure, groups: list[list], free: plt.Axes | None = None) -> None:
-    """A legend of several groups of keys (e.g. the algorithms' colours, then the loads' line styles), each group
-    in columns of its own under the panels (or one after the other in the free panel)."""
-    blank = Line2D([], [], linestyle="none", label="")
-    groups = [g for g in groups if g]
-    if free is not None:
-        handles = [h for g in groups for h in [*g, blank]][:-1]
-        _legend(fig, handles, free)
-        return
-    total = sum(len(g) for g in groups)
-    rows = 1 if total <= 6 else 2 if total <= 16 else 3
-    handles = [h for g in groups for h in [*g, *[blank] * (-len(g) % rows)]]  # each group fills whole columns
-    _legend(fig, handles, columns=len(handles) // rows)
-
-
 def _name_handles(names: Iterable[str], palette: dict[str, str], marker: str | None = "o", line: bool = True) -> list[Line2D]:
     return [Line2D([], [], color=palette[n], marker=marker, linestyle="-" if line else "none", label=n) for n in names]
-
-
-def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
-    return save_figure(fig, [out / f"{name}.png", out / f"{name}.pdf"])
-
-
-def save_figure(fig: plt.Figure, paths: list[Path], **options) -> list[Path]:
-    """Write ``fig`` to each path through ``NAME.partial`` and a rename, then close it.
-
-    As :func:`mdembed.core.io.write_atomic` does for tables: a full disk or a
-    read-only directory leaves no cut figure behind, only the one-line error
-    that names the figure.
-    """
-    try:
-        for path in paths:
-            with atomic(path) as partial:
-                fig.savefig(partial, format=path.suffix[1:], dpi=DPI, **options)
-    finally:
-        plt.close(fig)
-    return paths
-
-
-def read_metrics(path: Path) -> pd.DataFrame | None:
-    """A job's metrics.csv; None when the job has none. One that does not parse is a one-line error naming it,
-    raised before any figure of its scenario is written."""
-    try:
-        table = pd.read_csv(path)
-    except FileNotFoundError:
-        return None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:  # ValueError: not UTF-8 text
-        raise MdembedError(f"{path} is not a readable metrics table ({str(err).splitlines()[0]})") from None
-    return require_columns(table, path, ("phase",))
-
-
-def require_columns(table: pd.DataFrame, path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    """``table`` (read from ``path``) once it has every column a figure reads; a one-line error otherwise."""
-    missing = [c for c in columns if c not in table]
-    if missing:
-        raise MdembedError(f"{path} has no {', '.join(missing)} column: not the metrics table of such a run")
-    return table
-
-
-# --- the scope every figure states -------------------------------------------------------------------------------
-
-
-def _number(value: float) -> str:
-    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
-
-
-def listed(values: Iterable) -> str:
-    """The distinct values, in order, separated by commas ("?" when there is none)."""
-    distinct = sorted({v for v in values if pd.notna(v)})
-    return ", ".join(_number(v) if isinstance(v, (int, float, np.number)) else str(v) for v in distinct) or "?"
-
-
-def seed_list(seeds: Iterable) -> str:
-    """``seed 4``, ``seeds 1-5`` (a run of three or more), ``seeds 1, 3``."""
-    found = sorted({int(s) for s in seeds})
-    if len(found) == 1:
-        return f"seed {found[0]}"
-    if len(found) > 2 and found == list(range(found[0], found[-1] + 1)):
-        return f"seeds {found[0]}-{found[-1]}"
-    return "seeds " + ", ".join(map(str, found))
-
-
-def count_range(counts: Iterable) -> str:
-    """``3``, or ``2-3`` when the counts differ."""
-    found = [int(c) for c in counts]
-    low, high = min(found, default=0), max(found, default=0)
-    return f"{low}" if low == high else f"{low}-{high}"
 
 
 def seeds_per_point(jobs: pd.DataFrame) -> pd.Series:
@@ -258,16 +135,6 @@ def market_scope(jobs: pd.DataFrame, requests: str | None = None, per: str = "po
     n = count_range(seeds_per_point(jobs))
     parts = [f"topology {listed(jobs.topology)}", f"{domains} domains", requests, f"{seed_list(jobs.seed)} (n = {n} per {per})"]
     return ", ".join(p for p in parts if p)
-
-
-def spread_note(counts: Iterable, mean: str = "mean over seeds") -> str:
-    """How a figure shows the seeds' spread: a 95% band where n >= MIN_BAND, each seed's value where fewer."""
-    found = [int(c) for c in counts]
-    if found and min(found) >= MIN_BAND:
-        return f"line: {mean}; band: its 95% interval"
-    if found and max(found) < MIN_BAND:
-        return f"line: {mean}; dots: each seed (n < {MIN_BAND}: no interval)"
-    return f"line: {mean}; band: its 95% interval where n >= {MIN_BAND}, dots: each seed where fewer"
 
 
 def _rates(jobs: pd.DataFrame) -> list[float]:
@@ -286,7 +153,7 @@ def _against_load(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
     rows = (len(panels) + free) // 2
     names = sorted(set(table.name))
     legend_rows = 0 if free else -(-len(names) // 5)
-    fig, axes = _figure(DOUBLE_COLUMN, 2.05 * rows + 0.4 + 0.16 * legend_rows, rows, 2)
+    fig, axes = new_figure(DOUBLE_COLUMN, 2.05 * rows + 0.4 + 0.16 * legend_rows, rows, 2)
     counts = table[table.metric == panels[0][0]].n
     for ax, (metric, label, thousands) in zip(axes.flat, panels):
         rows_of = table[(table.metric == metric) & table["mean"].notna()]
@@ -307,9 +174,9 @@ def _against_load(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
         if thousands:
             _thousands(ax.yaxis)
         ax.grid(True)
-    _caption(fig, market_scope(jobs), spread_note(counts))
-    _legend(fig, _name_handles(names, palette), axes.flat[-1] if free else None)
-    return _save(fig, out, name)
+    caption(fig, market_scope(jobs), spread_note(counts))
+    legend(fig, _name_handles(names, palette), axes.flat[-1] if free else None)
+    return save(fig, out, name)
 
 
 def _slots(ax: plt.Axes, rates: list[float]) -> None:
@@ -330,7 +197,7 @@ def _side_by_side(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
     names = sorted(set(table.name))
     step = 0.8 / max(1, len(names))
     legend_rows = -(-len(names) // 5)
-    fig, axes = _figure(DOUBLE_COLUMN, 2.3 + 0.4 + 0.16 * legend_rows, 1, len(panels))
+    fig, axes = new_figure(DOUBLE_COLUMN, 2.3 + 0.4 + 0.16 * legend_rows, 1, len(panels))
     counts = table[table.metric == panels[0][0]].n
     for ax, (metric, label, thousands) in zip(axes.flat, panels):
         rows = table[(table.metric == metric) & table["mean"].notna()]
@@ -355,9 +222,9 @@ def _side_by_side(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
         ax.grid(True, axis="y")
     note = ("dots: each seed; point: mean over seeds; bars: its 95% interval" if len(counts) and counts.min() >= MIN_BAND
             else f"dots: each seed; point: mean over seeds (n < {MIN_BAND}: no interval)")  # fmt: skip
-    _caption(fig, market_scope(jobs), note)
-    _legend(fig, _name_handles(names, palette, line=False))
-    return _save(fig, out, name)
+    caption(fig, market_scope(jobs), note)
+    legend(fig, _name_handles(names, palette, line=False))
+    return save(fig, out, name)
 
 
 def _acceptance_revenue(jobs: pd.DataFrame, table: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
@@ -372,7 +239,7 @@ def _acceptance_revenue(jobs: pd.DataFrame, table: pd.DataFrame, out: Path, pale
     rows_n = -(-len(rates) // columns)
     names = sorted(set(table.name))
     legend_rows = -(-len(names) // 3)
-    fig, axes = _figure(SINGLE_COLUMN * columns if columns == 1 else DOUBLE_COLUMN,
+    fig, axes = new_figure(SINGLE_COLUMN * columns if columns == 1 else DOUBLE_COLUMN,
                         1.9 * rows_n + 0.45 + 0.16 * legend_rows, rows_n, columns)  # fmt: skip
     counts = table[table.metric == "acceptance_ratio"].n
     for ax, rate in zip(axes.flat, rates):
@@ -400,9 +267,9 @@ def _acceptance_revenue(jobs: pd.DataFrame, table: pd.DataFrame, out: Path, pale
         ax.set_visible(False)
     note = ("point: mean over seeds; bars: 95% intervals" if len(counts) and counts.min() >= MIN_BAND
             else f"point: mean over seeds; dots: each seed (n < {MIN_BAND}: no interval)")  # fmt: skip
-    _caption(fig, market_scope(jobs), note)
-    _legend(fig, _name_handles(names, palette, line=False), columns=3)
-    return _save(fig, out, "acceptance_revenue")
+    caption(fig, market_scope(jobs), note)
+    legend(fig, _name_handles(names, palette, line=False), columns=3)
+    return save(fig, out, "acceptance_revenue")
 
 
 def paired_seeds(jobs: pd.DataFrame, baseline: str, metrics: tuple[str, ...]) -> pd.DataFrame:
@@ -420,7 +287,7 @@ def _paired_vs_load(jobs: pd.DataFrame, table: pd.DataFrame, baseline: str, out:
     names = sorted(set(table.name))
     seeds = paired_seeds(jobs, baseline, tuple(m for m, _, _ in panels))
     legend_rows = -(-len(names) // 3)
-    fig, axes = _figure(SINGLE_COLUMN, 2 * 1.75 + 0.55 + 0.16 * legend_rows, len(panels), 1, sharex=True)
+    fig, axes = new_figure(SINGLE_COLUMN, 2 * 1.75 + 0.55 + 0.16 * legend_rows, len(panels), 1, sharex=True)
     step = 0.8 / max(1, len(names))  # each algorithm's place within its rate's slot
     for ax, (metric, label, thousands) in zip(axes[:, 0], panels):
         rows = table[table.metric == metric]
@@ -448,9 +315,9 @@ def _paired_vs_load(jobs: pd.DataFrame, table: pd.DataFrame, baseline: str, out:
     counts = table[table.metric == "acceptance_ratio"].n
     note = ("mean difference and its 95% interval" if len(counts) and counts.min() >= MIN_BAND
             else f"mean difference; dots: each seed (n < {MIN_BAND}: no interval)")  # fmt: skip
-    _caption(fig, market_scope(jobs[jobs.name.isin([*names, baseline])]), note)
-    _legend(fig, _name_handles(names, palette, line=False), columns=3)
-    return _save(fig, out, "paired_vs_load")
+    caption(fig, market_scope(jobs[jobs.name.isin([*names, baseline])]), note)
+    legend(fig, _name_handles(names, palette, line=False), columns=3)
+    return save(fig, out, "paired_vs_load")
 
 
 def own_loads(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -475,7 +342,7 @@ def _domains_vs_load(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
     names = sorted(set(data.name))
     unpriced = sorted({n for n, a in zip(data.name, data.algorithm) if not quotes_prices(a)})
     legend_rows = -(-(len(names) + len(rates)) // 6)
-    fig, axes = _figure(DOUBLE_COLUMN, 1.85 * len(domains) + 0.45 + 0.16 * legend_rows, len(domains), 2)
+    fig, axes = new_figure(DOUBLE_COLUMN, 1.85 * len(domains) + 0.45 + 0.16 * legend_rows, len(domains), 2)
     for row, d in zip(axes, domains):
         x = f"domain{d}_node_utilization"
         for ax, (column, label, priced) in zip(row, [(f"domain_mean_price_d{d}", "mean quoted price", True),
@@ -501,9 +368,9 @@ def _domains_vs_load(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
     note = "x: the domain's own node utilization; dots: each run; line: mean over seeds at each arrival rate (marker)"
     if unpriced:
         note += f"; {', '.join(unpriced)}: no price line (their domains quote no prices of their own)"
-    _caption(fig, market_scope(data), note)
-    _legend_groups(fig, [handles[: len(names)], handles[len(names):]])
-    return _save(fig, out, "domains_vs_load")
+    caption(fig, market_scope(data), note)
+    legend_groups(fig, [handles[: len(names)], handles[len(names):]])
+    return save(fig, out, "domains_vs_load")
 
 
 # --- figures of any directory -------------------------------------------------------------------------------------
@@ -547,7 +414,7 @@ def _price_vs_load(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> li
     free = len(domains) % 2
     rows_n = (len(domains) + free) // 2
     legend_rows = 0 if free else -(-len(names) // 5)
-    fig, axes = _figure(DOUBLE_COLUMN, 2.05 * rows_n + 0.45 + 0.16 * legend_rows, rows_n, 2, sharex=True, sharey=True)
+    fig, axes = new_figure(DOUBLE_COLUMN, 2.05 * rows_n + 0.45 + 0.16 * legend_rows, rows_n, 2, sharex=True, sharey=True)
     for d, group in curves.groupby("domain"):
         ax = axes.flat[domains.index(d)]
         for name, line in group.groupby("name"):
@@ -566,14 +433,14 @@ def _price_vs_load(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> li
     note = "thick: pooled over arrival rates and seeds (weighted by quotes); thin: each seed"
     if left_out:
         note += f"; no line for {', '.join(left_out)} (no prices of the domains' own)"
-    _caption(fig, market_scope(jobs[jobs.name.isin(names)]), note)
-    _legend(fig, _name_handles(names, palette), axes.flat[-1] if free else None)
-    return _save(fig, out, "price_vs_load")
+    caption(fig, market_scope(jobs[jobs.name.isin(names)]), note)
+    legend(fig, _name_handles(names, palette), axes.flat[-1] if free else None)
+    return save(fig, out, "price_vs_load")
 
 
 def _decision_time(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
     means = jobs.groupby("name")[["decision_time_ms_median", "decision_time_ms_p95"]].mean()
-    fig, axes = _figure(SINGLE_COLUMN, 0.95 + 0.2 * len(means), 1, 1)
+    fig, axes = new_figure(SINGLE_COLUMN, 0.95 + 0.2 * len(means), 1, 1)
     ax = axes[0][0]
     y = np.arange(len(means))
     bar_colours = [palette[n] for n in means.index]
@@ -589,9 +456,9 @@ def _decision_time(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> li
     ax.set_xlabel("decision time per request (ms), log scale")
     ax.grid(True, axis="x", which="both")
     key = [Patch(facecolor="0.55", label="median"), Patch(facecolor="0.55", alpha=0.45, hatch="////", label="p95")]
-    _caption(fig, market_scope(jobs), "mean over each algorithm's runs (every arrival rate)")
-    _legend(fig, key)
-    return _save(fig, out, "decision_time")
+    caption(fig, market_scope(jobs), "mean over each algorithm's runs (every arrival rate)")
+    legend(fig, key)
+    return save(fig, out, "decision_time")
 
 
 def _metrics_tables(jobs: pd.DataFrame) -> pd.DataFrame:
@@ -612,7 +479,7 @@ def _domains(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path) -> list[Path]
         return []
     panels = [("node_utilization", "node utilization (share of capacity)"), ("hosted_vnfs", "hosted VNFs"),
               ("hosted_vls", "hosted VLs")]  # fmt: skip
-    fig, axes = _figure(DOUBLE_COLUMN, 4.4, 2, 2)
+    fig, axes = new_figure(DOUBLE_COLUMN, 4.4, 2, 2)
     algorithms = sorted(evaluation.algorithm.unique())
     width = 0.8 / max(1, len(domains))
     for ax, (suffix, label) in zip(axes.flat, panels):
@@ -627,14 +494,9 @@ def _domains(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path) -> list[Path]
     handles = [Patch(facecolor=DOMAIN_SHADES[k % len(DOMAIN_SHADES)], edgecolor="black", linewidth=0.4, label=f"domain {d}")
                for k, d in enumerate(domains)]  # fmt: skip
     used = jobs[jobs.job.isin(set(evaluation.job))]
-    _caption(fig, market_scope(used), "bars: mean over the evaluation windows of every arrival rate and seed")
-    _legend(fig, handles, axes.flat[-1])
-    return _save(fig, out, "domains")
-
-
-def smoothing_windows(windows: int) -> int:
-    """The windows of the learning curves' rolling mean: about a tenth of the training's windows, at least 1."""
-    return max(1, round(windows / 10))
+    caption(fig, market_scope(used), "bars: mean over the evaluation windows of every arrival rate and seed")
+    legend(fig, handles, axes.flat[-1])
+    return save(fig, out, "domains")
 
 
 MAX_BANDS = 4  # curves of a panel that still read with a band each; a panel of more draws none
@@ -676,7 +538,7 @@ def _learning_curves(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
     banded = per_panel <= MAX_BANDS
     legend_rows = 0 if free else 2
     height = (1.7 if by_load else 2.0) * per_block * len(blocks) + 0.45 + 0.16 * legend_rows
-    fig, axes = _figure(DOUBLE_COLUMN, height, per_block * len(blocks), 2, sharex=True)
+    fig, axes = new_figure(DOUBLE_COLUMN, height, per_block * len(blocks), 2, sharex=True)
     cells = {(b, i): axes[b * per_block + i // 2][i % 2] for b in range(len(blocks)) for i in range(len(panels))}
     counts = []
     for (name, rate), group in curves.groupby(["algorithm", "arrival_rate"], dropna=False):
@@ -723,10 +585,10 @@ def _learning_curves(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
         band = f"; no 95% bands ({per_panel} curves a panel)"
     else:
         band = "; band: its 95% interval" + ("" if min(counts) >= MIN_BAND else f" where n >= {MIN_BAND}")
-    _caption(fig, market_scope(trained, f"trained on {listed(train.groupby('job').requests.max())} requests", "curve"),
+    caption(fig, market_scope(trained, f"trained on {listed(train.groupby('job').requests.max())} requests", "curve"),
              f"faint: each seed's windows; line: mean over seeds of their {smooth_note}{band}")  # fmt: skip
-    _legend_groups(fig, [_name_handles(names, palette, marker=None), styles], axes.flat[-1] if free else None)
-    return _save(fig, out, "learning_curves")
+    legend_groups(fig, [_name_handles(names, palette, marker=None), styles], axes.flat[-1] if free else None)
+    return save(fig, out, "learning_curves")
 
 
 def market_jobs(directory: Path, runs: list[Path] | None = None) -> pd.DataFrame:
@@ -739,7 +601,7 @@ def market_jobs(directory: Path, runs: list[Path] | None = None) -> pd.DataFrame
 def plan_figures(directory: Path, jobs: list[Job], baseline: str | None, load: float | None) -> Callable[[], list[Path]]:
     """The multi-domain figures of ``jobs`` and their domain maps at ``load``: the baseline and the load checked
     (nothing written), then the drawing."""
-    from mdembed.analysis.domain_map import draw_maps, plan_maps
+    from mdembed.market.domain_map import draw_maps, plan_maps
 
     comparison(jobs_table(jobs), baseline)
     maps = plan_maps(directory, jobs, load)

@@ -2,7 +2,7 @@
 
 - :func:`static_map`: a topology split as a run of ``seed`` splits it (the run's recipe,
   :func:`mdembed.network.make.make_substrate`), nothing simulated:
-  ``python -m mdembed.analysis.domain_map --topology bteurope --domains 3 --out docs/figures``;
+  ``python -m mdembed.market.domain_map --topology bteurope --domains 3 --out docs/figures``;
 - :func:`run_map`: a finished market run, its substrate rebuilt from its ``run_settings.json``, with each
   node's and link's mean used share over the evaluation (its ``utilization.csv``,
   :class:`mdembed.records.metrics.ElementUtilization`): node fill and link colour and width show the share, a node's
@@ -43,7 +43,7 @@ from matplotlib.colors import LinearSegmentedColormap, Normalize  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
-from mdembed.analysis.tables import jobs_table  # noqa: E402
+from mdembed.market.tables import jobs_table  # noqa: E402
 from mdembed.core.runs import Job  # noqa: E402
 from mdembed.core.cli import ArgumentParser  # noqa: E402
 from mdembed.settings import TopologySettings  # noqa: E402

@@ -1,0 +1,159 @@
+"""What every figure of mdembed shares, whatever its scenario: sized for a two-column paper read at 1:1 (one
+column 3.35 in, both 7 in), 7-8 pt text, the scope written above the panels, the legend outside the data,
+95% bands only where n >= MIN_BAND, and files written whole (PNG at 300 dpi and PDF) or not at all."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from mdembed.core.errors import MdembedError  # noqa: E402
+from mdembed.core.io import atomic  # noqa: E402
+
+SINGLE_COLUMN = 3.35  # inches: one column of a two-column paper (8.5 cm)
+DOUBLE_COLUMN = 7.0  # inches: both columns, the widest a figure is drawn
+MIN_BAND = 3  # seeds a 95% band or interval needs; a point of fewer seeds shows the seeds' own values
+DPI = 300
+CAPTION_CHARACTERS = 19.5  # characters of 7 pt text per inch of caption: a line wraps before it leaves the figure
+STYLE = {
+    "font.size": 7, "axes.titlesize": 8, "axes.labelsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7,
+    "legend.fontsize": 7, "legend.title_fontsize": 7, "figure.titlesize": 7, "legend.frameon": False,
+    "lines.linewidth": 1.0, "lines.markersize": 3.5, "axes.linewidth": 0.6, "grid.linewidth": 0.4, "grid.alpha": 0.35,
+    "xtick.major.width": 0.6, "ytick.major.width": 0.6, "xtick.major.size": 2.5, "ytick.major.size": 2.5,
+    "xtick.minor.size": 1.5, "ytick.minor.size": 1.5, "pdf.fonttype": 42, "ps.fonttype": 42,
+    "figure.constrained_layout.h_pad": 0.02, "figure.constrained_layout.w_pad": 0.02,
+}  # fmt: skip
+
+
+def new_figure(width: float, height: float, rows: int, columns: int, **options) -> tuple[plt.Figure, np.ndarray]:
+    """A figure ``width`` x ``height`` inches whose layout keeps its caption, labels and an outside legend inside
+    it (the saved file is exactly that size), and its grid of axes."""
+    fig = plt.figure(figsize=(width, height), layout="constrained")
+    return fig, fig.subplots(rows, columns, squeeze=False, **options)
+
+
+def caption(fig: plt.Figure, *lines: str) -> None:
+    """The scope and how to read the figure, above its panels, each line wrapped to the figure's width."""
+    width = int(fig.get_figwidth() * CAPTION_CHARACTERS)
+    text = "\n".join(textwrap.fill(line, width) for line in lines if line)
+    fig.suptitle(text, fontsize=7, color="0.2")
+
+
+def legend(fig: plt.Figure, handles: list, free: plt.Axes | None = None, title: str | None = None,
+            columns: int | None = None) -> None:  # fmt: skip
+    """The legend in the grid's free panel when there is one, else under the panels: never over the data."""
+    labels = [h.get_label() for h in handles]
+    if free is not None:
+        free.set_axis_off()
+        free.legend(handles, labels, loc="center", title=title, ncol=columns or (1 if len(handles) <= 8 else 2))
+    else:
+        fig.legend(handles, labels, loc="outside lower center", title=title, ncol=columns or min(len(handles), 5))
+
+
+def legend_groups(fig: plt.Figure, groups: list[list], free: plt.Axes | None = None) -> None:
+    """A legend of several groups of keys (e.g. the algorithms' colours, then the loads' line styles), each group
+    in columns of its own under the panels (or one after the other in the free panel)."""
+    blank = Line2D([], [], linestyle="none", label="")
+    groups = [g for g in groups if g]
+    if free is not None:
+        handles = [h for g in groups for h in [*g, blank]][:-1]
+        legend(fig, handles, free)
+        return
+    total = sum(len(g) for g in groups)
+    rows = 1 if total <= 6 else 2 if total <= 16 else 3
+    handles = [h for g in groups for h in [*g, *[blank] * (-len(g) % rows)]]  # each group fills whole columns
+    legend(fig, handles, columns=len(handles) // rows)
+
+
+def save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
+    return save_figure(fig, [out / f"{name}.png", out / f"{name}.pdf"])
+
+
+def save_figure(fig: plt.Figure, paths: list[Path], **options) -> list[Path]:
+    """Write ``fig`` to each path through ``NAME.partial`` and a rename, then close it.
+
+    As :func:`mdembed.core.io.write_atomic` does for tables: a full disk or a
+    read-only directory leaves no cut figure behind, only the one-line error
+    that names the figure.
+    """
+    try:
+        for path in paths:
+            with atomic(path) as partial:
+                fig.savefig(partial, format=path.suffix[1:], dpi=DPI, **options)
+    finally:
+        plt.close(fig)
+    return paths
+
+
+def read_metrics(path: Path) -> pd.DataFrame | None:
+    """A job's metrics.csv; None when the job has none. One that does not parse is a one-line error naming it,
+    raised before any figure of its scenario is written."""
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        return None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:  # ValueError: not UTF-8 text
+        raise MdembedError(f"{path} is not a readable metrics table ({str(err).splitlines()[0]})") from None
+    return require_columns(table, path, ("phase",))
+
+
+def require_columns(table: pd.DataFrame, path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``table`` (read from ``path``) once it has every column a figure reads; a one-line error otherwise."""
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise MdembedError(f"{path} has no {', '.join(missing)} column: not the metrics table of such a run")
+    return table
+
+
+# --- the scope every figure states -------------------------------------------------------------------------------
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def listed(values: Iterable) -> str:
+    """The distinct values, in order, separated by commas ("?" when there is none)."""
+    distinct = sorted({v for v in values if pd.notna(v)})
+    return ", ".join(_number(v) if isinstance(v, (int, float, np.number)) else str(v) for v in distinct) or "?"
+
+
+def seed_list(seeds: Iterable) -> str:
+    """``seed 4``, ``seeds 1-5`` (a run of three or more), ``seeds 1, 3``."""
+    found = sorted({int(s) for s in seeds})
+    if len(found) == 1:
+        return f"seed {found[0]}"
+    if len(found) > 2 and found == list(range(found[0], found[-1] + 1)):
+        return f"seeds {found[0]}-{found[-1]}"
+    return "seeds " + ", ".join(map(str, found))
+
+
+def count_range(counts: Iterable) -> str:
+    """``3``, or ``2-3`` when the counts differ."""
+    found = [int(c) for c in counts]
+    low, high = min(found, default=0), max(found, default=0)
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def spread_note(counts: Iterable, mean: str = "mean over seeds") -> str:
+    """How a figure shows the seeds' spread: a 95% band where n >= MIN_BAND, each seed's value where fewer."""
+    found = [int(c) for c in counts]
+    if found and min(found) >= MIN_BAND:
+        return f"line: {mean}; band: its 95% interval"
+    if found and max(found) < MIN_BAND:
+        return f"line: {mean}; dots: each seed (n < {MIN_BAND}: no interval)"
+    return f"line: {mean}; band: its 95% interval where n >= {MIN_BAND}, dots: each seed where fewer"
+
+
+def smoothing_windows(windows: int) -> int:
+    """The windows of the learning curves' rolling mean: about a tenth of the training's windows, at least 1."""
+    return max(1, round(windows / 10))
