@@ -6,7 +6,7 @@ that failed the run, 130/143 for Ctrl-C/SIGTERM) with nothing left that
 looks finished. The next adversarial pass starts from these tables: add a
 row, not a new file. Two neighbours hold the same kind of cases for what
 this file does not run: ``test_adversarial_entry_points.py`` (aggregate,
-plot, cost_ratio, monopoly, bench) and ``test_adversarial_dc.py`` (the
+plot, payment_ratio, monopoly, bench) and ``test_adversarial_dc.py`` (the
 data-centre scenario's settings).
 """
 

@@ -1,4 +1,4 @@
-"""The analysis command lines (aggregate, plot, cost_ratio, monopoly, bench) under bad input and a failing disk.
+"""The analysis command lines (aggregate, plot, payment_ratio, monopoly, bench) under bad input and a failing disk.
 
 Each test runs the real command line as a user types it: bad input is one
 ``mdembed: error`` line and exit 2, a directory that cannot be written one
@@ -268,11 +268,11 @@ def test_a_file_where_the_figures_directory_goes_is_one_line(tmp_path):
 
 # Bad names, keys and counts for the other command lines, and argparse's own errors: one line, exit 2.
 REFUSED = [
-    ("mdembed.analysis.cost_ratio", ["--heuristic", "nosuch"], r"--heuristic 'nosuch' is not a heuristic .*; choose one of cff_3d, cff_sd"),
-    ("mdembed.analysis.cost_ratio", ["--heuristic", "ilp"], r"--heuristic 'ilp' is not a heuristic"),
-    ("mdembed.analysis.cost_ratio", ["--requests", "0"], r"argument --requests: expected a whole number >= 1, got 0$"),
-    ("mdembed.analysis.cost_ratio", ["--requests", "5", "nosuch.key=1"], r"unknown key nosuch\.key$"),
-    ("mdembed.analysis.cost_ratio", ["--requests", "5", "seed=1,2"], r"seed=1,2.*this command runs one configuration"),
+    ("mdembed.analysis.payment_ratio", ["--heuristic", "nosuch"], r"--heuristic 'nosuch' is not a heuristic .*; choose one of cff_3d, cff_sd"),
+    ("mdembed.analysis.payment_ratio", ["--heuristic", "ilp"], r"--heuristic 'ilp' is not a heuristic"),
+    ("mdembed.analysis.payment_ratio", ["--requests", "0"], r"argument --requests: expected a whole number >= 1, got 0$"),
+    ("mdembed.analysis.payment_ratio", ["--requests", "5", "nosuch.key=1"], r"unknown key nosuch\.key$"),
+    ("mdembed.analysis.payment_ratio", ["--requests", "5", "seed=1,2"], r"seed=1,2.*this command runs one configuration"),
     ("mdembed.analysis.monopoly", ["nosuch.key=1"], r"unknown key nosuch\.key$"),
     ("mdembed.bench", ["--repeats", "0"], r"argument --repeats: expected a whole number >= 1, got 0$"),
     ("mdembed.bench", ["--search-requests", "-5"], r"argument --search-requests: expected a whole number >= 1, got -5$"),

@@ -1,1 +1,1 @@
-"""The analysis commands, over finished runs or the exact optimum: aggregate (each scenario's tables of a directory), cost_ratio (a heuristic against the MILP), monopoly (the learning check of one domain)."""
+"""The analysis commands, over finished runs or the exact optimum: aggregate (each scenario's tables of a directory), payment_ratio (what a heuristic makes the client pay against the MILP), monopoly (the learning check of one domain)."""

@@ -1,4 +1,4 @@
-"""The exact least-cost embedding of one request as a MILP, solved by HiGHS (DESIGN 5, ``ilp``).
+"""The exact least-payment embedding of one request as a MILP, solved by HiGHS (DESIGN 5, ``ilp``).
 
 All or nothing: every VNF on one node (``x[v, n]``), every VL one
 unsplittable flow over the directed arcs (``f[e, a]``), under node capacity
@@ -228,7 +228,7 @@ def milp_embed(
     arc_residual: np.ndarray,
     time_limit_s: float = TIME_LIMIT_S,
 ) -> MilpResult:
-    """The least-cost all-or-nothing embedding against the given residuals (left untouched).
+    """The least-payment all-or-nothing embedding against the given residuals (left untouched).
 
     HiGHS accepts rows violated by up to its feasibility tolerance; if that
     lets a path past a delay or loss bound, the model is solved once more with

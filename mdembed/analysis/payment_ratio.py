@@ -1,10 +1,10 @@
 """How far a heuristic's embeddings are from the exact optimum, request by request.
 
-``python -m mdembed.analysis.cost_ratio [--heuristic cff_3d] [--requests N] [overrides ...]``
+``python -m mdembed.analysis.payment_ratio [--heuristic cff_3d] [--requests N] [overrides ...]``
 
 Runs the exact ``ilp`` online; at each arrival the heuristic also decides on the
-very same substrate state (its decision is discarded), so the two costs are
-comparable. Costs are at the static prices every one of these algorithms
+very same substrate state (its decision is discarded), so the two payments are
+comparable. Payments are at the static prices every one of these algorithms
 shares (the client's payment: price x demand), so the heuristic is one of
 the static or search algorithms: not ilp itself, not a learner, whose prices
 are its own. Prints ``name value unit`` lines.
@@ -28,12 +28,12 @@ from mdembed.core.progress import AcceptanceStatus, Progress
 
 
 def heuristics() -> list[str]:
-    """The algorithms whose costs compare with ilp's: those at the shared static prices."""
+    """The algorithms whose payments compare with ilp's: those at the shared static prices."""
     return [name for name in ALGORITHMS.names() if ALGORITHMS.get(name).kind in (STATIC, SEARCH)]
 
 
-def cost_ratios(overrides: list[str], heuristic: str = "cff_3d") -> dict[str, float]:
-    """The heuristic's costs over ilp's on the same states; a bad name or override is one ConfigError, before any work."""
+def payment_ratios(overrides: list[str], heuristic: str = "cff_3d") -> dict[str, float]:
+    """The heuristic's payments over ilp's on the same states; a bad name or override is one ConfigError, before any work."""
     if heuristic not in heuristics():
         raise ConfigError(f"--heuristic {heuristic!r} is not a heuristic at the static prices; choose one of {', '.join(heuristics())}")
     settings = settings_from_config(compose_one([*overrides, "algorithm=ilp"]))
@@ -63,9 +63,9 @@ def cost_ratios(overrides: list[str], heuristic: str = "cff_3d") -> dict[str, fl
         "both_accept": len(ratios),
         "only_ilp_accepts": exact_only,
         f"only_{heuristic}_accepts": heuristic_only,
-        f"mean_cost_ratio_{heuristic}_over_ilp": float(ratios_array.mean()) if len(ratios) else float("nan"),
-        f"median_cost_ratio_{heuristic}_over_ilp": float(np.median(ratios_array)) if len(ratios) else float("nan"),
-        f"max_cost_ratio_{heuristic}_over_ilp": float(ratios_array.max()) if len(ratios) else float("nan"),
+        f"mean_payment_ratio_{heuristic}_over_ilp": float(ratios_array.mean()) if len(ratios) else float("nan"),
+        f"median_payment_ratio_{heuristic}_over_ilp": float(np.median(ratios_array)) if len(ratios) else float("nan"),
+        f"max_payment_ratio_{heuristic}_over_ilp": float(ratios_array.max()) if len(ratios) else float("nan"),
         **{f"ilp_status_{k}": v for k, v in sorted(statuses.items())},
     }
 
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--requests", type=count, default=10_000)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for python -m mdembed.run")
     args = parser.parse_args()
-    results = cost_ratios([*args.overrides, f"eval.requests={args.requests}"], args.heuristic)
+    results = payment_ratios([*args.overrides, f"eval.requests={args.requests}"], args.heuristic)
     for name, value in results.items():
         unit = "x" if "ratio" in name else "requests"
         print(f"{name} {value:.4g} {unit}" if isinstance(value, float) else f"{name} {value} {unit}")
