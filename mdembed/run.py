@@ -31,7 +31,6 @@ from mdembed.settings import Settings, differences, scenario_of, settings_from_c
 from mdembed.core.errors import (EXIT_ENVIRONMENT, EXIT_USER_ERROR, ConfigError, EnvironmentFailure, MdembedError, command, exit_status, exit_with, output_failure)
 from mdembed.core.io import RUN_SETTINGS, read_json, write_atomic, write_json
 from mdembed.scenarios import SCENARIOS
-from mdembed.core.stopping import Terminated
 
 register_resolvers()  # before Hydra composes: the default directory names use them
 
@@ -239,14 +238,9 @@ def _lock_or_exit(directory: Path) -> None:
         exit_with(EnvironmentFailure.from_os_error(err))
 
 
-def _stopped_by(stop: KeyboardInterrupt) -> tuple[str, int]:
-    """The signal's name for people and the exit status the shell gives it."""
-    return (stop.signal_name, EXIT_TERMINATED) if isinstance(stop, Terminated) else ("Ctrl-C", EXIT_INTERRUPTED)
-
-
 def interruption(stop: KeyboardInterrupt, out_dir: Path, sweeping: bool = False) -> str:
     """One line: which signal, where the run stopped and how to go on from there."""
-    signal_name, _ = _stopped_by(stop)
+    signal_name, _ = stopping.stopped_by(stop)
     where = progress.position()
     at = f" during {where}" if where else ""
     if sweeping:
@@ -310,7 +304,7 @@ def hydra_main(cfg: DictConfig) -> None:
         if sweeping:
             raise
         print(f"mdembed: {message}", file=sys.stderr)
-        sys.exit(_stopped_by(stop)[1])
+        sys.exit(stopping.stopped_by(stop)[1])
     except Exception as err:
         if not sweeping:
             raise
@@ -324,7 +318,6 @@ def hydra_main(cfg: DictConfig) -> None:
         exit_with(output_failure(err) or EnvironmentFailure.from_os_error(err))
 
 
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # the shell's 128 + SIGINT, 128 + SIGTERM
 
 HYDRA_FLAGS_CHECKED = ("-m", "--multirun")  # with any other flag (--cfg, --help, -cp ...) Hydra alone reads the line
 
@@ -479,7 +472,7 @@ def main() -> None:
                                      "from where the jobs stopped") from None  # fmt: skip
         sys.stdout.flush()  # here, so that a closed pipe is found before the sweep's last line
     except KeyboardInterrupt as stop:  # a sweep, stopped between or inside its jobs
-        signal_name, status = _stopped_by(stop)
+        signal_name, status = stopping.stopped_by(stop)
         where = "".join(f" hydra.sweep.dir={d}" for d in lock.held())
         failures.finish_open()
         print(

@@ -145,10 +145,10 @@ def _main(action: str) -> None:
         else:
             summary = resume(args.run_dir, args.overrides)
     except KeyboardInterrupt as stop:
-        from mdembed.run import _stopped_by, interruption
+        from mdembed.run import interruption
 
         print(f"mdembed: {interruption(stop, out_dir)}", file=sys.stderr)
-        sys.exit(_stopped_by(stop)[1])
+        sys.exit(stopping.stopped_by(stop)[1])
     finally:
         stopping.uninstall()
     print(_report(summary, out_dir), flush=True)

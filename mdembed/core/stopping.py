@@ -19,6 +19,8 @@ import contextlib
 import signal
 from typing import Any, Callable, Iterator
 
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # the shell's 128 + SIGINT, 128 + SIGTERM
+
 STOP_SIGNALS = tuple(s for s in (signal.SIGTERM, getattr(signal, "SIGUSR2", None)) if s is not None)
 
 
@@ -108,3 +110,8 @@ def stop_if_asked(save: Callable[[], None]) -> None:
     save()
     if not _handed_over(signum):
         raise Terminated(signal.Signals(signum).name)
+
+
+def stopped_by(stop: KeyboardInterrupt) -> tuple[str, int]:
+    """The signal's name for people and the exit status the shell gives it."""
+    return (stop.signal_name, EXIT_TERMINATED) if isinstance(stop, Terminated) else ("Ctrl-C", EXIT_INTERRUPTED)
