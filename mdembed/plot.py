@@ -21,10 +21,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from mdembed.core.cli import ArgumentParser
-from mdembed.core.errors import MdembedError, command
+from mdembed.core.errors import command
 from mdembed.core.runs import Job, report_left_out
 from mdembed.scenarios import SCENARIOS, by_scenario, scan
-from mdembed.settings import MARKET_SCENARIO
 
 __all__ = ["plot"]
 
@@ -37,9 +36,7 @@ def plot(directory: Path, baseline: str | None = None, load: float | None = None
 def draw(directory: Path, jobs: list[Job], baseline: str | None = None, load: float | None = None) -> list[Path]:
     """The figures of ``jobs``, each scenario's own, once every scenario has checked its arguments (``baseline``
     names a multi-domain run that can be paired, ``load`` a rate they ran): a refused one leaves no figure."""
-    groups = by_scenario(jobs)
-    if baseline not in (None, "none") and MARKET_SCENARIO not in groups:
-        raise MdembedError(f"no job named {baseline!r} to compare with (names: no multi-domain job)")
+    groups = by_scenario(jobs, baseline)
     drawings = [SCENARIOS.get(name).figures(directory, group, baseline, load) for name, group in groups.items()]
     return [path for drawing in drawings for path in drawing()]
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from mdembed.core.cli import ArgumentParser
-from mdembed.config import run_name
 from mdembed.core.errors import ConfigError, command
 from mdembed.core.io import RUN_SETTINGS, read_json
 
@@ -64,14 +63,11 @@ def with_overrides(settings: dict[str, Any], overrides: list[str]) -> dict[str, 
 
 
 def _name(settings: dict[str, Any]) -> str:
-    from mdembed.settings import MARKET_SCENARIO, scenario_of
+    """The run's name, as its scenario gives it (the data centre has no topology or market algorithm)."""
+    from mdembed.scenarios import SCENARIOS
+    from mdembed.settings import scenario_of
 
-    scenario = scenario_of(settings)
-    if scenario != MARKET_SCENARIO:  # the data centre: no topology, no market algorithm (as its run directory is named)
-        return f"{scenario}_seed{settings.get('seed', 0)}"
-    topology, algorithm = settings.get("topology") or {}, settings.get("algorithm") or {}
-    return run_name(topology.get("name", "run"), topology.get("path"), topology.get("num_domains", "?"),
-                    topology.get("partition", "bfs"), algorithm.get("name", "?"), settings.get("seed", 0))  # fmt: skip
+    return SCENARIOS.get(scenario_of(settings)).name_of_run(settings)
 
 
 def evaluate(run_dir: Path, overrides: list[str], out_dir: Path | None = None) -> tuple[dict[str, Any], Path]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mdembed.core import runs
+from mdembed.core.errors import MdembedError
 from mdembed.core.registry import Registry
 from mdembed.core.runs import Job, LeftOut
 from mdembed.settings import DC_SCENARIO, MARKET_SCENARIO, Settings, scenario_of
@@ -46,6 +47,9 @@ class Scenario:
     tables: Callable[[Path, list[Job], str | None], Tables]  # the aggregate tables of these runs (baseline name)
     # The figures of these runs into DIR/figures (baseline name, load): every argument checked, then the drawing.
     figures: Callable[[Path, list[Job], str | None, float | None], Callable[[], list[Path]]]
+    name_of_run: Callable[[Mapping[str, Any]], str] = lambda settings: f"{settings.get('scenario')}_seed{settings.get('seed', 0)}"
+    # what a run of it is called (from its saved settings), for the directories eval and resume write
+    compares: str | None = None  # what its runs are compared by name with (--baseline), if anything: "multi-domain job"
 
 
 SCENARIOS: Registry[Scenario] = Registry("scenario")
@@ -64,11 +68,15 @@ def scan(root: Path) -> tuple[list[Job], list[tuple[Path, str]]]:
     return runs.scan(root, read)
 
 
-def by_scenario(jobs: list[Job]) -> dict[str, list[Job]]:
-    """``jobs`` grouped by scenario, in the order of the scenarios' names."""
+def by_scenario(jobs: list[Job], baseline: str | None = None) -> dict[str, list[Job]]:
+    """``jobs`` grouped by scenario, in the order of the scenarios' names; a ``baseline`` (--baseline NAME) is refused
+    when no scenario among them compares its runs with one by name."""
     groups: dict[str, list[Job]] = {}
     for job in sorted(jobs, key=lambda job: job.scenario):
         groups.setdefault(job.scenario, []).append(job)
+    if baseline not in (None, "none") and not any(SCENARIOS.get(name).compares for name in groups):
+        kinds = " or ".join(sorted({s.compares for s in map(SCENARIOS.get, SCENARIOS.names()) if s.compares}))
+        raise MdembedError(f"no job named {baseline!r} to compare with (names: no {kinds})")
     return groups
 
 
@@ -103,7 +111,14 @@ def _market() -> Scenario:
 
         return plan_figures(directory, jobs, baseline, load)
 
-    return Scenario(MARKET_SCENARIO, check, plan, report, read, tables, figures)
+    def name_of_run(settings: Mapping[str, Any]) -> str:  # as the command line names its run directory
+        from mdembed.config import run_name
+
+        topology, algorithm = settings.get("topology") or {}, settings.get("algorithm") or {}
+        return run_name(topology.get("name", "run"), topology.get("path"), topology.get("num_domains", "?"),
+                        topology.get("partition", "bfs"), algorithm.get("name", "?"), settings.get("seed", 0))  # fmt: skip
+
+    return Scenario(MARKET_SCENARIO, check, plan, report, read, tables, figures, name_of_run, compares="multi-domain job")
 
 
 def _data_centre() -> Scenario:

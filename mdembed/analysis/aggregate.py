@@ -19,19 +19,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from mdembed.core.cli import ArgumentParser
-from mdembed.core.errors import MdembedError, command
+from mdembed.core.errors import command
 from mdembed.core.io import write_csv
 from mdembed.core.runs import report_left_out
 from mdembed.scenarios import SCENARIOS, by_scenario, scan
-from mdembed.settings import MARKET_SCENARIO
 
 
 def aggregate_directory(directory: Path, baseline: str | None = None) -> list[Path]:
     """Every scenario's tables of the runs under ``directory``, written into it once all are computed; the paths."""
     jobs, left_out = scan(directory)
-    groups = by_scenario(jobs)
-    if baseline not in (None, "none") and MARKET_SCENARIO not in groups:
-        raise MdembedError(f"no job named {baseline!r} to compare with (names: no multi-domain job)")
+    groups = by_scenario(jobs, baseline)
     results = [SCENARIOS.get(name).tables(directory, group, baseline) for name, group in groups.items()]
     written = []
     for tables, _ in results:
