@@ -47,8 +47,8 @@ class Scenario:
     tables: Callable[[Path, list[Job], str | None], Tables]  # the aggregate tables of these runs (baseline name)
     # The figures of these runs into DIR/figures (baseline name, load): every argument checked, then the drawing.
     figures: Callable[[Path, list[Job], str | None, float | None], Callable[[], list[Path]]]
+    # What a run of it is called (from its saved settings), for the directories eval and resume write.
     name_of_run: Callable[[Mapping[str, Any]], str] = lambda settings: f"{settings.get('scenario')}_seed{settings.get('seed', 0)}"
-    # what a run of it is called (from its saved settings), for the directories eval and resume write
     compares: str | None = None  # what its runs are compared by name with (--baseline), if anything: "multi-domain job"
 
 
