@@ -36,7 +36,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from mdembed.core.runs import Job, read_summary, scan  # noqa: E402
+from mdembed.core.runs import Job, scan  # noqa: E402
 from mdembed.core.statistics import mean_interval  # noqa: E402
 from mdembed.dc.aggregate import aggregate_dc, boot_delay, read_dc_job  # noqa: E402
 from mdembed.core.figures import (  # noqa: E402
@@ -64,11 +64,6 @@ ACTIONS = (("allocate", "tab:green"), ("uninstall", "tab:red"), ("wait", "tab:gr
 
 
 TRAINING_COLUMNS = ("phase_name", "steps", "reward", "acceptance_rate", "epsilon")  # what the learning curves read
-
-
-def dc_runs(directory: Path) -> list[Path]:
-    """Usable dc_provisioning runs under ``directory`` (itself included), as aggregate finds them."""
-    return [job.directory for job in scan(directory, read_dc_job)[0]]
 
 
 def _training(runs: list[Path]) -> list[pd.DataFrame]:
@@ -244,20 +239,25 @@ def _versus_boot(summaries: list[dict], out: Path) -> list[Path]:
     return save(fig, out, "dc_vs_boot")
 
 
-def plot_dc(directory: Path, runs: list[Path] | None = None) -> list[Path]:
-    """The figures that apply to the dc runs under ``directory``, into ``directory/figures``; every file is read
-    and checked before the first figure is written."""
-    runs = dc_runs(directory) if runs is None else runs
-    summaries = [read_dc_job(run, read_summary(run / "summary.json")).summary for run in runs]
-    tables = _training(runs)
+def plan_figures(directory: Path, jobs: list[Job], baseline: str | None = None, load: float | None = None) -> Callable[[], list[Path]]:
+    """The figures that apply to these data-centre runs: every file read and checked (nothing written), then the
+    drawing, into ``directory/figures`` (they compare the DQN with its rules: no baseline, no load axis)."""
+    summaries = [job.summary for job in jobs]
+    tables = _training([job.directory for job in jobs])
     out = Path(directory) / "figures"
-    out.mkdir(exist_ok=True)
     several = len({boot_delay(s) for s in summaries}) > 1
-    with plt.rc_context(STYLE):
-        written = _learning_curves(tables, [summaries[t.run.iloc[0]] for t in tables], out)
-        return written + (_versus_boot(summaries, out) if several else _comparison(summaries, out))
+
+    def draw() -> list[Path]:
+        out.mkdir(exist_ok=True)
+        with plt.rc_context(STYLE):
+            written = _learning_curves(tables, [summaries[t.run.iloc[0]] for t in tables], out)
+            return written + (_versus_boot(summaries, out) if several else _comparison(summaries, out))
+
+    return draw
 
 
-def plan_figures(directory: Path, jobs: list[Job]) -> Callable[[], list[Path]]:
-    """The figures of these data-centre runs, drawn when called (they take no argument to check first)."""
-    return lambda: plot_dc(directory, [job.directory for job in jobs])
+def plot_dc(directory: Path, jobs: list[Job] | None = None) -> list[Path]:
+    """The figures that apply to the data-centre runs ``jobs`` (by default: those found under ``directory``, as
+    aggregate finds them), into ``directory/figures``; every file is read and checked before the first is written."""
+    jobs = scan(directory, read_dc_job)[0] if jobs is None else jobs
+    return plan_figures(directory, jobs)()

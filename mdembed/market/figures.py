@@ -591,25 +591,19 @@ def _learning_curves(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
     return save(fig, out, "learning_curves")
 
 
-def market_jobs(directory: Path, runs: list[Path] | None = None) -> pd.DataFrame:
-    """The table of the multi-domain runs ``runs`` (by default: those found under ``directory``), read and checked
-    as aggregate reads them."""
-    jobs = [read_market_job(run) for run in runs] if runs is not None else scan(directory, read_market_job)[0]
-    return jobs_table(jobs)
-
-
 def plan_figures(directory: Path, jobs: list[Job], baseline: str | None, load: float | None) -> Callable[[], list[Path]]:
-    """The multi-domain figures of ``jobs`` and their domain maps at ``load``: the baseline and the load checked
-    (nothing written), then the drawing."""
+    """The multi-domain figures of ``jobs`` and their domain maps at ``load``: every file read and every argument
+    checked (nothing written), then the drawing."""
     from mdembed.market.domain_map import draw_maps, plan_maps
 
-    comparison(jobs_table(jobs), baseline)
+    draw = _plan(Path(directory), jobs_table(jobs), baseline)
     maps = plan_maps(directory, jobs, load)
-    return lambda: plot_market(directory, [job.directory for job in jobs], baseline) + draw_maps(directory, maps)
+    return lambda: draw() + draw_maps(directory, maps)
 
 
-def plot_market(directory: Path, runs: list[Path] | None = None, baseline: str | None = None) -> list[Path]:
-    """Every figure that applies to the multi-domain runs under ``directory``, into ``directory/figures``.
+def plot_market(directory: Path, jobs: list[Job] | None = None, baseline: str | None = None) -> list[Path]:
+    """Every figure that applies to the multi-domain runs ``jobs`` (by default: those found under ``directory``,
+    read and checked as aggregate reads them), into ``directory/figures``.
 
     ``baseline``: the name the paired figure takes differences to; by default
     ``cff_3d`` when the directory holds it (else, or with ``none``, no paired
@@ -618,32 +612,41 @@ def plot_market(directory: Path, runs: list[Path] | None = None, baseline: str |
     checked before the first figure is written.
     """
     directory = Path(directory)
-    jobs = market_jobs(directory, runs)
+    jobs = scan(directory, read_market_job)[0] if jobs is None else jobs
+    return _plan(directory, jobs_table(jobs), baseline)()
+
+
+def _plan(directory: Path, jobs: pd.DataFrame, baseline: str | None) -> Callable[[], list[Path]]:
+    """What :func:`plot_market` draws, read and checked; the drawing, returned to be called."""
     baseline, pairs = comparison(jobs, baseline)
     table = aggregate(jobs)
     palette = colours(set(jobs.name))
     metrics = _metrics_tables(jobs)
     several_loads = len(_rates(jobs)) > 1
     out = directory / "figures"
-    out.mkdir(exist_ok=True)
-    written: list[Path] = []
-    with plt.rc_context(STYLE):
-        if several_loads:
-            written += _against_load(jobs, table, [("acceptance_ratio", "VNF-FG acceptance ratio", False),
-                                                   ("vnf_acceptance_ratio", "VNF acceptance ratio", False),
-                                                   ("vl_acceptance_ratio", "VL acceptance ratio", False)],
-                                     out, "acceptance_vs_load", palette)  # fmt: skip
-            written += _side_by_side(jobs, table, [("revenue", "revenue (price units)", True),
-                                                   ("cost", "cost (resource units)", True)],
-                                     out, "revenue_cost_vs_load", palette)  # fmt: skip
-        if jobs.name.nunique() > 1:
-            written += _acceptance_revenue(jobs, table, out, palette)
-        if pairs is not None and not pairs.empty:  # against the first baseline named
-            written += _paired_vs_load(jobs, pairs[pairs.baseline == baseline], baseline, out, palette)
-        if several_loads:
-            written += _domains_vs_load(jobs, metrics, out, palette)
-        written += _price_vs_load(jobs, out, palette)
-        written += _decision_time(jobs, out, palette)
-        written += _domains(jobs, metrics, out)
-        written += _learning_curves(jobs, metrics, out, palette)
-    return written
+
+    def draw() -> list[Path]:
+        out.mkdir(exist_ok=True)
+        written: list[Path] = []
+        with plt.rc_context(STYLE):
+            if several_loads:
+                written += _against_load(jobs, table, [("acceptance_ratio", "VNF-FG acceptance ratio", False),
+                                                       ("vnf_acceptance_ratio", "VNF acceptance ratio", False),
+                                                       ("vl_acceptance_ratio", "VL acceptance ratio", False)],
+                                         out, "acceptance_vs_load", palette)  # fmt: skip
+                written += _side_by_side(jobs, table, [("revenue", "revenue (price units)", True),
+                                                       ("cost", "cost (resource units)", True)],
+                                         out, "revenue_cost_vs_load", palette)  # fmt: skip
+            if jobs.name.nunique() > 1:
+                written += _acceptance_revenue(jobs, table, out, palette)
+            if pairs is not None and not pairs.empty:  # against the first baseline named
+                written += _paired_vs_load(jobs, pairs[pairs.baseline == baseline], baseline, out, palette)
+            if several_loads:
+                written += _domains_vs_load(jobs, metrics, out, palette)
+            written += _price_vs_load(jobs, out, palette)
+            written += _decision_time(jobs, out, palette)
+            written += _domains(jobs, metrics, out)
+            written += _learning_curves(jobs, metrics, out, palette)
+        return written
+
+    return draw

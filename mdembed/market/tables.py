@@ -27,7 +27,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from mdembed.core.errors import MdembedError
-from mdembed.core.runs import Job, LeftOut, OtherScenario, read_hydra, read_summary, require, require_finite, require_numbers, scan
+from mdembed.core.runs import Job, LeftOut, OtherScenario, read_hydra, require, require_finite, require_numbers, scan
 from mdembed.core.statistics import mean_interval
 from mdembed.core.validate import is_number
 from mdembed.settings import MARKET_SCENARIO, scenario_of
@@ -57,11 +57,10 @@ def name_of(algorithm: str, variant: str) -> str:
     return variant if variant.startswith(algorithm) else f"{algorithm} {variant}"
 
 
-def read_market_job(directory: Path, summary: dict[str, Any] | None = None) -> Job:
-    """The multi-domain run in ``directory`` (its summary, read when not given), checked, with its arrival rate and
-    overrides from its Hydra files; :class:`LeftOut` naming the first value its tables or figures cannot read."""
+def read_market_job(directory: Path, summary: dict[str, Any]) -> Job:
+    """The multi-domain run in ``directory`` with its ``summary``, checked, with its arrival rate and overrides from
+    its Hydra files; :class:`LeftOut` naming the first value its tables or figures cannot read."""
     directory = Path(directory)
-    summary = read_summary(directory / "summary.json") if summary is None else summary
     if scenario_of(summary) != MARKET_SCENARIO:
         raise OtherScenario(scenario_of(summary))
     require(summary, REQUIRED)
