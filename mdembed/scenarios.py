@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mdembed.core import runs
 from mdembed.core.errors import MdembedError
+from mdembed.config import run_name
 from mdembed.core.registry import Registry
 from mdembed.core.runs import Job, LeftOut
 from mdembed.settings import DC_SCENARIO, MARKET_SCENARIO, Settings, scenario_of
@@ -80,80 +82,62 @@ def by_scenario(jobs: list[Job], baseline: str | None = None) -> dict[str, list[
     return groups
 
 
-def _market() -> Scenario:
-    def check(config: Mapping[str, Any], settings: Settings) -> Any:
-        from mdembed.market.run import check
-
-        return check(config, settings)
-
-    def plan(config: Mapping[str, Any], settings: Settings) -> Plan:
-        from mdembed.market.run import plan
-
-        return plan(config, settings)
-
-    def report(summary: Mapping[str, Any], out_dir: Path) -> str:
-        from mdembed.market.run import report
-
-        return report(summary, out_dir)
-
-    def read(directory: Path, summary: dict[str, Any]) -> Job:
-        from mdembed.market.tables import read_market_job
-
-        return read_market_job(directory, summary)
-
-    def tables(directory: Path, jobs: list[Job], baseline: str | None) -> Tables:
-        from mdembed.market.tables import tables
-
-        return tables(directory, jobs, baseline)
-
-    def figures(directory: Path, jobs: list[Job], baseline: str | None, load: float | None) -> Callable[[], list[Path]]:
-        from mdembed.market.figures import plan_figures
-
-        return plan_figures(directory, jobs, baseline, load)
-
-    def name_of_run(settings: Mapping[str, Any]) -> str:  # as the command line names its run directory
-        from mdembed.config import run_name
-
-        topology, algorithm = settings.get("topology") or {}, settings.get("algorithm") or {}
-        return run_name(topology.get("name", "run"), topology.get("path"), topology.get("num_domains", "?"),
-                        topology.get("partition", "bfs"), algorithm.get("name", "?"), settings.get("seed", 0))  # fmt: skip
-
-    return Scenario(MARKET_SCENARIO, check, plan, report, read, tables, figures, name_of_run, compares="multi-domain job")
+def _later(load: Callable[[], ModuleType], name: str) -> Callable[..., Any]:
+    """The function ``name`` of the module ``load`` imports, imported at its first call: choosing a scenario loads
+    nothing of the others (torch for the data centre, matplotlib for figures)."""
+    return lambda *args: getattr(load(), name)(*args)
 
 
-def _data_centre() -> Scenario:
-    def check(config: Mapping[str, Any], settings: Settings) -> Any:
-        from mdembed.dc.experiment import check
+def _market_run() -> ModuleType:
+    from mdembed.market import run
 
-        return check(config, settings)
-
-    def plan(config: Mapping[str, Any], settings: Settings) -> Plan:
-        from mdembed.dc.experiment import plan
-
-        return plan(config, settings)
-
-    def report(summary: Mapping[str, Any], out_dir: Path) -> str:
-        from mdembed.dc.experiment import report
-
-        return report(summary, out_dir)
-
-    def read(directory: Path, summary: dict[str, Any]) -> Job:
-        from mdembed.dc.aggregate import read_dc_job
-
-        return read_dc_job(directory, summary)
-
-    def tables(directory: Path, jobs: list[Job], baseline: str | None) -> Tables:
-        from mdembed.dc.aggregate import tables
-
-        return tables(directory, jobs, baseline)
-
-    def figures(directory: Path, jobs: list[Job], baseline: str | None, load: float | None) -> Callable[[], list[Path]]:
-        from mdembed.dc.plots import plan_figures  # compares the DQN with its rules; no baseline, no load axis
-
-        return plan_figures(directory, jobs)
-
-    return Scenario(DC_SCENARIO, check, plan, report, read, tables, figures)
+    return run
 
 
-for _scenario in (_market(), _data_centre()):
-    SCENARIOS.register(_scenario.name)(_scenario)
+def _market_tables() -> ModuleType:
+    from mdembed.market import tables
+
+    return tables
+
+
+def _market_figures() -> ModuleType:
+    from mdembed.market import figures
+
+    return figures
+
+
+def _market_run_name(settings: Mapping[str, Any]) -> str:  # as the command line names its run directory
+    topology, algorithm = settings.get("topology") or {}, settings.get("algorithm") or {}
+    return run_name(topology.get("name", "run"), topology.get("path"), topology.get("num_domains", "?"),
+                    topology.get("partition", "bfs"), algorithm.get("name", "?"), settings.get("seed", 0))  # fmt: skip
+
+
+def _dc_experiment() -> ModuleType:
+    from mdembed.dc import experiment
+
+    return experiment
+
+
+def _dc_aggregate() -> ModuleType:
+    from mdembed.dc import aggregate
+
+    return aggregate
+
+
+def _dc_plots() -> ModuleType:
+    from mdembed.dc import plots
+
+    return plots
+
+
+SCENARIOS.register(MARKET_SCENARIO)(Scenario(
+    MARKET_SCENARIO, check=_later(_market_run, "check"), plan=_later(_market_run, "plan"),
+    report=_later(_market_run, "report"), read=_later(_market_tables, "read_market_job"),
+    tables=_later(_market_tables, "tables"), figures=_later(_market_figures, "plan_figures"),
+    name_of_run=_market_run_name, compares="multi-domain job",
+))  # fmt: skip
+SCENARIOS.register(DC_SCENARIO)(Scenario(
+    DC_SCENARIO, check=_later(_dc_experiment, "check"), plan=_later(_dc_experiment, "plan"),
+    report=_later(_dc_experiment, "report"), read=_later(_dc_aggregate, "read_dc_job"),
+    tables=_later(_dc_aggregate, "tables"), figures=_later(_dc_plots, "plan_figures"),
+))  # fmt: skip
