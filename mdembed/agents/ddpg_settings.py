@@ -122,10 +122,8 @@ def td3_pricing(context: Context, settings: DDPGSettings) -> Algorithm:
     """Every domain prices with its own TD3 (or DDPG) learner; the client embeds."""
     from mdembed.agents.policy_pricing import PolicyPricing
     from mdembed.agents.td3 import TD3  # torch is imported here, when a learner is built
-    from mdembed.learning.device import resolve_device
 
-    seed, device = int(context.rng.integers(2**31)), resolve_device(context.device)
-    return PolicyPricing(context, settings.policy, settings.prices, lambda layout: TD3(layout, settings, seed, device))
+    return PolicyPricing.with_learner(context, settings, TD3)
 
 
 register("ddpg", LEARNER, DDPGSettings, quick=QUICK)(td3_pricing)

@@ -32,6 +32,15 @@ class PolicyPricing(LearningAlgorithm):
         self.learner = learner(self.layout)
         self.pricing = PricingAdapter(self.layout, context.workload, context.market, context.routing)
 
+    @classmethod
+    def with_learner(cls, context: Context, settings: Any, learner: Callable[..., Any]) -> PolicyPricing:
+        """Every domain prices with ``learner(layout, settings, seed, device)``, where ``settings`` has ``policy`` and
+        ``prices``: the seed drawn from the run's stream, then the device resolved (a missing GPU stops here)."""
+        from mdembed.learning.device import resolve_device  # torch, when a learner is built
+
+        seed, device = int(context.rng.integers(2**31)), resolve_device(context.device)
+        return cls(context, settings.policy, settings.prices, lambda layout: learner(layout, settings, seed, device))
+
     def decide(self, request: Request, state: SubstrateState) -> Embedding:
         pricing = self.pricing
         obs = self.layout.stack(pricing.observations(pricing.tensor(request), state))

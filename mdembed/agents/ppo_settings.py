@@ -81,9 +81,7 @@ class PPOSettings:
 
 @register("ppo", LEARNER, PPOSettings, quick=("train.steps=64", "algorithm.rollout=32", "algorithm.minibatch=16"))
 def ppo_pricing(context: Context, settings: PPOSettings) -> Algorithm:
-    from mdembed.agents.ppo import PPO  # torch is imported here, when a learner is built
     from mdembed.agents.policy_pricing import PolicyPricing
-    from mdembed.learning.device import resolve_device
+    from mdembed.agents.ppo import PPO  # torch is imported here, when a learner is built
 
-    seed, device = int(context.rng.integers(2**31)), resolve_device(context.device)
-    return PolicyPricing(context, settings.policy, settings.prices, lambda layout: PPO(layout, settings, seed, device))
+    return PolicyPricing.with_learner(context, settings, PPO)
