@@ -1,6 +1,7 @@
-"""What every figure of mdembed shares, whatever its scenario: sized for a two-column paper read at 1:1 (one
-column 3.35 in, both 7 in), 7-8 pt text, the scope written above the panels, the legend outside the data,
-95% bands only where n >= MIN_BAND, and files written whole (PNG at 300 dpi and PDF) or not at all."""
+"""What every figure of mdembed shares, whatever its scenario: one column of a two-column paper wide (3.35 in,
+8.5 cm) and read there at 1:1, panels in at most 2 columns, 7-8 pt text, the scope written above the panels, the
+legend outside the data, 95% bands only where n >= MIN_BAND, and files written whole (PNG at 300 dpi and PDF)
+or not at all."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from mdembed.core.errors import MdembedError  # noqa: E402
 from mdembed.core.io import atomic  # noqa: E402
 
-SINGLE_COLUMN = 3.35  # inches: one column of a two-column paper (8.5 cm)
-DOUBLE_COLUMN = 7.0  # inches: both columns, the widest a figure is drawn
+SINGLE_COLUMN = 3.35  # inches: one column of a two-column paper (8.5 cm), the width of every figure
+LEGEND_COLUMN = 1.1  # inches a column of the legend takes (a key and a name of about 12 characters at 7 pt)
 MIN_BAND = 3  # seeds a 95% band or interval needs; a point of fewer seeds shows the seeds' own values
 DPI = 300
 CAPTION_CHARACTERS = 19.5  # characters of 7 pt text per inch of caption: a line wraps before it leaves the figure
@@ -56,7 +57,8 @@ def legend(fig: plt.Figure, handles: list, free: plt.Axes | None = None, title: 
         free.set_axis_off()
         free.legend(handles, labels, loc="center", title=title, ncol=columns or (1 if len(handles) <= 8 else 2))
     else:
-        fig.legend(handles, labels, loc="outside lower center", title=title, ncol=columns or min(len(handles), 5))
+        fig.legend(handles, labels, loc="outside lower center", title=title,
+                   ncol=min(columns or len(handles), _legend_columns(fig)))  # fmt: skip
 
 
 def legend_groups(fig: plt.Figure, groups: list[list], free: plt.Axes | None = None) -> None:
@@ -68,10 +70,16 @@ def legend_groups(fig: plt.Figure, groups: list[list], free: plt.Axes | None = N
         handles = [h for g in groups for h in [*g, blank]][:-1]
         legend(fig, handles, free)
         return
-    total = sum(len(g) for g in groups)
-    rows = 1 if total <= 6 else 2 if total <= 16 else 3
+    rows = 1  # the fewest rows whose columns fit the figure's width
+    while sum(-(-len(g) // rows) for g in groups) > _legend_columns(fig) and rows < max(map(len, groups), default=1):
+        rows += 1
     handles = [h for g in groups for h in [*g, *[blank] * (-len(g) % rows)]]  # each group fills whole columns
     legend(fig, handles, columns=len(handles) // rows)
+
+
+def _legend_columns(fig: plt.Figure) -> int:
+    """The columns of keys a legend under the panels holds within the figure's width."""
+    return max(1, int(fig.get_figwidth() / LEGEND_COLUMN))
 
 
 def save(fig: plt.Figure, out: Path, name: str) -> list[Path]:

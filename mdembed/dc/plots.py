@@ -2,7 +2,7 @@
 
 DIR is one dc_provisioning run or a directory holding several (e.g. seeds).
 Writes PNG (300 dpi) and PDF into DIR/figures, sized and captioned as the
-multi-domain figures are (:mod:`mdembed.market.figures`; what they share is :mod:`mdembed.core.figures`): at most 7 in wide,
+multi-domain figures are (:mod:`mdembed.market.figures`; what they share is :mod:`mdembed.core.figures`): 3.35 in (8.5 cm) wide,
 panels in 2 columns, 7-8 pt text, the legend under the panels or in the grid's
 free panel, and above the panels the scope: one data centre (one domain), the
 requests of the held-out evaluation, the training, the seeds and n. A 95%
@@ -40,7 +40,7 @@ from mdembed.core.runs import Job, scan  # noqa: E402
 from mdembed.core.statistics import mean_interval  # noqa: E402
 from mdembed.dc.aggregate import aggregate_dc, boot_delay, read_dc_job  # noqa: E402
 from mdembed.core.figures import (  # noqa: E402
-    DOUBLE_COLUMN, MIN_BAND, STYLE, caption, count_range, legend, listed, new_figure, read_metrics, require_columns, save,
+    SINGLE_COLUMN, MIN_BAND, STYLE, caption, count_range, legend, listed, new_figure, read_metrics, require_columns, save,
     seed_list, smoothing_windows, spread_note,
 )  # fmt: skip
 
@@ -108,7 +108,7 @@ def _learning_curves(tables: list[pd.DataFrame], summaries: list[dict], out: Pat
     panels += [(c, label, None) for c, label in DIAGNOSTIC_PANELS if c in curves]  # runs from before the diagnostics have none
     mix = "allocate_share" in curves
     rows = -(-(len(panels) + mix) // 2)
-    fig, axes = new_figure(DOUBLE_COLUMN, 1.75 * rows + 0.65, rows, 2, sharex=True)
+    fig, axes = new_figure(SINGLE_COLUMN, 1.4 * rows + 0.85, rows, 2, sharex=True)
     k = smoothing_windows(int(curves.groupby("run").size().max()))
     n = len(tables)
     for ax, (column, label, limits) in zip(axes.flat, panels):
@@ -147,15 +147,15 @@ def _learning_curves(tables: list[pd.DataFrame], summaries: list[dict], out: Pat
     window = int(curves.groupby("run").steps.diff().median()) if curves.groupby("run").size().max() > 1 else int(curves.steps.max())
     smooth_note = f"rolling mean over {k} windows of {window:,} steps" if k > 1 else f"windows of {window:,} steps"
     handles = [Line2D([], [], color="tab:blue", alpha=0.4, linewidth=0.5, label="each run's windows"),
-               Line2D([], [], color="tab:blue", linewidth=1.2, label=f"DQN, mean over runs ({smooth_note})")]  # fmt: skip
+               Line2D([], [], color="tab:blue", linewidth=1.2, label="DQN, mean over runs")]  # fmt: skip
     if n >= MIN_BAND:
         handles.append(Patch(color="tab:blue", alpha=0.15, label="95% interval"))
     handles.append(Line2D([], [], color="grey", linestyle=":", label="phase end"))
     if mix:
         handles += [Line2D([], [], color=c, label=op) for op, c in ACTIONS]
     phases = " | ".join(curves.phase_name.drop_duplicates())
-    caption(fig, dc_scope(summaries, tables, "curve"), f"phases: {phases}")
-    legend(fig, handles, columns=4)
+    caption(fig, dc_scope(summaries, tables, "curve"), f"line: mean over runs of their {smooth_note}; phases: {phases}")
+    legend(fig, handles, columns=2)
     return save(fig, out, "dc_learning_curves")
 
 
@@ -173,7 +173,7 @@ def _values(summaries: list[dict], policy: str, metric: str) -> np.ndarray:
 
 def _comparison(summaries: list[dict], out: Path) -> list[Path]:
     policies = _policies(summaries)
-    fig, axes = new_figure(DOUBLE_COLUMN, 1.55 * 4 + 0.45, 4, 2)
+    fig, axes = new_figure(SINGLE_COLUMN, 1.35 * 4 + 0.55, 4, 2)
     n = len(summaries)
     for ax, (metric, label) in zip(axes.flat, PANELS):
         for x, (policy, _) in enumerate(policies):
@@ -212,7 +212,7 @@ def _comparison(summaries: list[dict], out: Path) -> list[Path]:
 
 def _versus_boot(summaries: list[dict], out: Path) -> list[Path]:
     table = aggregate_dc(summaries)
-    fig, axes = new_figure(DOUBLE_COLUMN, 1.55 * 4 + 0.45, 4, 2, sharex=True)
+    fig, axes = new_figure(SINGLE_COLUMN, 1.35 * 4 + 0.55, 4, 2, sharex=True)
     boots = np.array([boot_delay(s) for s in summaries])
     for ax, (metric, label) in zip(axes.flat, PANELS):
         for policy, _ in _policies(summaries):

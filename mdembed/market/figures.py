@@ -1,9 +1,8 @@
 """Figures of multi-domain runs, from their result files only (``mdembed plot DIR``).
 
-DIR is a sweep directory (or a single run). Writes PNG (300 dpi) and PDF into DIR/figures, sized for a
-two-column paper read at 1:1: a figure of one panel is one column wide (3.35 in, 8.5 cm), one of several
-panels at most two (7 in), its panels in at most 2 columns, its text 7-8 pt and its legend outside the data
-(under the panels, or in the grid's free panel). Above its panels every figure states its scope: the
+DIR is a sweep directory (or a single run). Writes PNG (300 dpi) and PDF into DIR/figures, each one column
+of a two-column paper wide (3.35 in, 8.5 cm) and read there at 1:1: its panels in at most 2 columns, its
+text 7-8 pt and its legend outside the data (under the panels, or in the grid's free panel). Above its panels every figure states its scope: the
 topology, the number of domains, the requests of a run, the seeds and n, the seeds behind each point. A 95%
 interval over seeds (Student t) is drawn only where a point has n >= 3 seeds (:data:`MIN_BAND`); with
 fewer, each seed's own value is drawn. Revenue and cost read in thousands ("150k").
@@ -56,12 +55,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
 from mdembed.market.tables import PAIR_KEY, aggregate, comparison, jobs_table, read_market_job  # noqa: E402
 from mdembed.core.runs import Job, scan  # noqa: E402
 from mdembed.core.figures import (  # noqa: E402
-    SINGLE_COLUMN, DOUBLE_COLUMN, MIN_BAND, STYLE, new_figure, caption, legend, legend_groups, save, read_metrics, listed, seed_list, count_range, spread_note, smoothing_windows,
+    SINGLE_COLUMN, MIN_BAND, STYLE, new_figure, caption, legend, legend_groups, save, read_metrics, listed, seed_list, count_range, spread_note, smoothing_windows,
 )  # fmt: skip
 from mdembed.core.statistics import mean_interval  # noqa: E402
 
@@ -74,7 +73,7 @@ ALGORITHM_COLOURS = {"ddpg": "tab:red", "cff_3d": "tab:blue", "cff_sd": "tab:ora
                      "load_exp": "tab:olive", "ppo": "tab:cyan"}  # fmt: skip
 _MORE_COLOURS = ("tab:gray", "darkgoldenrod", "navy", "teal", "darkviolet", "maroon", "sienna", "slateblue", "coral",
                  "darkgreen", "orchid")  # fmt: skip  (dark enough to read as a thin line on white)
-LOAD_LABEL = "arrival rate (VNF-FGs per time unit)"
+LOAD_LABEL = "arrival rate\n(VNF-FGs per time unit)"
 DOMAIN_SHADES = ("0.2", "0.5", "0.8", "0.35", "0.65", "0.95")  # greys: the algorithms' colours stay theirs alone
 LOAD_STYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3)))  # one per load in the learning curves
 LOAD_MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # one per load in domains_vs_load
@@ -114,7 +113,8 @@ def _load_axis(ax: plt.Axes, rates: list[float]) -> None:
 
 
 def _thousands(axis) -> None:
-    """Tick labels in thousands: 150000 reads 150k."""
+    """Tick labels in thousands (150000 reads 150k), at most 5 of them: a panel is 1.5 in wide."""
+    axis.set_major_locator(MaxNLocator(5))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
 
 
@@ -153,7 +153,7 @@ def _against_load(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
     rows = (len(panels) + free) // 2
     names = sorted(set(table.name))
     legend_rows = 0 if free else -(-len(names) // 5)
-    fig, axes = new_figure(DOUBLE_COLUMN, 2.05 * rows + 0.4 + 0.16 * legend_rows, rows, 2)
+    fig, axes = new_figure(SINGLE_COLUMN, 1.5 * rows + 0.55 + 0.14 * legend_rows, rows, 2)
     counts = table[table.metric == panels[0][0]].n
     for ax, (metric, label, thousands) in zip(axes.flat, panels):
         rows_of = table[(table.metric == metric) & table["mean"].notna()]
@@ -197,7 +197,7 @@ def _side_by_side(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
     names = sorted(set(table.name))
     step = 0.8 / max(1, len(names))
     legend_rows = -(-len(names) // 5)
-    fig, axes = new_figure(DOUBLE_COLUMN, 2.3 + 0.4 + 0.16 * legend_rows, 1, len(panels))
+    fig, axes = new_figure(SINGLE_COLUMN, 1.6 * len(panels) + 0.55 + 0.14 * legend_rows, len(panels), 1, sharex=True)
     counts = table[table.metric == panels[0][0]].n
     for ax, (metric, label, thousands) in zip(axes.flat, panels):
         rows = table[(table.metric == metric) & table["mean"].notna()]
@@ -235,12 +235,12 @@ def _acceptance_revenue(jobs: pd.DataFrame, table: pd.DataFrame, out: Path, pale
     the right of another beats it on both.
     """
     rates = sorted(set(table.arrival_rate))
-    columns = 1 if len(rates) <= 3 else 2  # one column of the paper, or both
+    columns = 1 if len(rates) <= 3 else 2  # panels side by side from 4 loads on
     rows_n = -(-len(rates) // columns)
     names = sorted(set(table.name))
     legend_rows = -(-len(names) // 3)
-    fig, axes = new_figure(SINGLE_COLUMN * columns if columns == 1 else DOUBLE_COLUMN,
-                        1.9 * rows_n + 0.45 + 0.16 * legend_rows, rows_n, columns)  # fmt: skip
+    fig, axes = new_figure(SINGLE_COLUMN, (1.9 if columns == 1 else 1.5) * rows_n + 0.45 + 0.16 * legend_rows,
+                           rows_n, columns)  # fmt: skip
     counts = table[table.metric == "acceptance_ratio"].n
     for ax, rate in zip(axes.flat, rates):
         at = table[table.arrival_rate == rate].set_index(["name", "metric"])
@@ -342,11 +342,11 @@ def _domains_vs_load(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
     names = sorted(set(data.name))
     unpriced = sorted({n for n, a in zip(data.name, data.algorithm) if not quotes_prices(a)})
     legend_rows = -(-(len(names) + len(rates)) // 6)
-    fig, axes = new_figure(DOUBLE_COLUMN, 1.85 * len(domains) + 0.45 + 0.16 * legend_rows, len(domains), 2)
+    fig, axes = new_figure(SINGLE_COLUMN, 1.5 * len(domains) + 0.55 + 0.14 * legend_rows, len(domains), 2)
     for row, d in zip(axes, domains):
         x = f"domain{d}_node_utilization"
         for ax, (column, label, priced) in zip(row, [(f"domain_mean_price_d{d}", "mean quoted price", True),
-                                                     (f"domain_revenue_d{d}", "revenue (price units)", False)]):  # fmt: skip
+                                                     (f"domain_revenue_d{d}", "revenue", False)]):  # fmt: skip
             for name, group in data.groupby("name"):
                 if (priced and name in unpriced) or column not in group or group[column].isna().all():
                     continue
@@ -357,8 +357,9 @@ def _domains_vs_load(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
                     marker = LOAD_MARKERS[rates.index(rate) % len(LOAD_MARKERS)] if pd.notna(rate) else "o"
                     ax.plot(point[x], point[column], marker=marker, markersize=4, color=colour, linestyle="none")
                 ax.scatter(group[x], group[column], color=colour, s=5, alpha=0.45, linewidths=0)  # each run
-            ax.set_xlabel(f"domain {d}: node utilization (share of capacity)")
-            ax.set_ylabel(f"domain {d}: {label}")
+            ax.set_title(f"domain {d}")
+            ax.set_xlabel("its node utilization")
+            ax.set_ylabel(label)
             if not priced:
                 _thousands(ax.yaxis)
             ax.grid(True)
@@ -414,7 +415,7 @@ def _price_vs_load(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> li
     free = len(domains) % 2
     rows_n = (len(domains) + free) // 2
     legend_rows = 0 if free else -(-len(names) // 5)
-    fig, axes = new_figure(DOUBLE_COLUMN, 2.05 * rows_n + 0.45 + 0.16 * legend_rows, rows_n, 2, sharex=True, sharey=True)
+    fig, axes = new_figure(SINGLE_COLUMN, 1.5 * rows_n + 0.55 + 0.14 * legend_rows, rows_n, 2, sharex=True, sharey=True)
     for d, group in curves.groupby("domain"):
         ax = axes.flat[domains.index(d)]
         for name, line in group.groupby("name"):
@@ -425,8 +426,8 @@ def _price_vs_load(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> li
             pooled = _pooled(line)
             ax.plot(pooled.index, pooled.values, marker="o", markersize=2.5, color=colour, label=name)
         ax.set_title(f"domain {d}")
-        ax.set_xlabel("element's used share when quoting")
-        ax.set_ylabel("mean quoted price (price units)")
+        ax.set_xlabel("element's used share")
+        ax.set_ylabel("mean quoted price")
         ax.tick_params(labelbottom=True, labelleft=True)
         ax.grid(True)
     left_out = sorted({n for n, a in zip(jobs.name, jobs.algorithm) if not quotes_prices(a)})
@@ -436,6 +437,10 @@ def _price_vs_load(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> li
     caption(fig, market_scope(jobs[jobs.name.isin(names)]), note)
     legend(fig, _name_handles(names, palette), axes.flat[-1] if free else None)
     return save(fig, out, "price_vs_load")
+
+
+def _leading_digit(value: float) -> int:
+    return round(value / 10 ** np.floor(np.log10(value))) if value > 0 else 0
 
 
 def _decision_time(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
@@ -452,7 +457,7 @@ def _decision_time(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> li
     values = means.to_numpy()
     span = values[values > 0].max() / values[values > 0].min() if (values > 0).any() else 10.0
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if span < 10 else ""))  # a narrow range: more labels
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if span < 10 and _leading_digit(v) in (2, 5) else ""))  # a narrow range: 2s and 5s too
     ax.set_xlabel("decision time per request (ms), log scale")
     ax.grid(True, axis="x", which="both")
     key = [Patch(facecolor="0.55", label="median"), Patch(facecolor="0.55", alpha=0.45, hatch="////", label="p95")]
@@ -477,9 +482,9 @@ def _domains(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path) -> list[Path]
     domains = sorted({int(c[6:].split("_")[0]) for c in evaluation.columns if c.startswith("domain") and c.endswith("_hosted_vnfs")})
     if evaluation.empty or not domains:
         return []
-    panels = [("node_utilization", "node utilization (share of capacity)"), ("hosted_vnfs", "hosted VNFs"),
+    panels = [("node_utilization", "node utilization\n(share of capacity)"), ("hosted_vnfs", "hosted VNFs"),
               ("hosted_vls", "hosted VLs")]  # fmt: skip
-    fig, axes = new_figure(DOUBLE_COLUMN, 4.4, 2, 2)
+    fig, axes = new_figure(SINGLE_COLUMN, 3.9, 2, 2)
     algorithms = sorted(evaluation.algorithm.unique())
     width = 0.8 / max(1, len(domains))
     for ax, (suffix, label) in zip(axes.flat, panels):
@@ -519,11 +524,11 @@ def _learning_curves(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
         acceptance=train.acceptance_ratio,
         bounds=train[bounds].mean(axis=1) if bounds else np.nan,
     )  # fmt: skip
-    panels = [("reward", "reward per window\n(all domains' revenue, price units)", (0, None)),
-              ("price", "mean quoted price\n(mean over domains)", (0, None)),
-              ("acceptance", "VNF-FG acceptance ratio\n(while exploring)", (0, 1))]  # (what the band is clipped to)
+    panels = [("reward", "reward per window\n(domains' revenue)", (0, None)),
+              ("price", "mean quoted price\n(over domains)", (0, None)),
+              ("acceptance", "VNF-FG acceptance\n(while exploring)", (0, 1))]  # (what the band is clipped to)
     if bounds:
-        panels.append(("bounds", "actor outputs at a price bound\n(share)", (0, 1)))
+        panels.append(("bounds", "actor outputs at\na price bound (share)", (0, 1)))
     panels = [p for p in panels if curves[p[0]].notna().any()]
     windows = int(curves.groupby("job").size().max())
     k = smoothing_windows(windows)
@@ -537,8 +542,8 @@ def _learning_curves(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
     per_panel = len(names) * (1 if by_load else max(1, len(rates)))
     banded = per_panel <= MAX_BANDS
     legend_rows = 0 if free else 2
-    height = (1.7 if by_load else 2.0) * per_block * len(blocks) + 0.45 + 0.16 * legend_rows
-    fig, axes = new_figure(DOUBLE_COLUMN, height, per_block * len(blocks), 2, sharex=True)
+    height = (1.35 if by_load else 1.5) * per_block * len(blocks) + 0.55 + 0.14 * legend_rows
+    fig, axes = new_figure(SINGLE_COLUMN, height, per_block * len(blocks), 2, sharex=True)
     cells = {(b, i): axes[b * per_block + i // 2][i % 2] for b in range(len(blocks)) for i in range(len(panels))}
     counts = []
     for (name, rate), group in curves.groupby(["algorithm", "arrival_rate"], dropna=False):
