@@ -73,7 +73,7 @@ ALGORITHM_COLOURS = {"ddpg": "tab:red", "cff_3d": "tab:blue", "cff_sd": "tab:ora
                      "load_exp": "tab:olive", "ppo": "tab:cyan"}  # fmt: skip
 _MORE_COLOURS = ("tab:gray", "darkgoldenrod", "navy", "teal", "darkviolet", "maroon", "sienna", "slateblue", "coral",
                  "darkgreen", "orchid")  # fmt: skip  (dark enough to read as a thin line on white)
-LOAD_LABEL = "arrival rate\n(VNF-FGs per time unit)"
+LOAD_LABEL = "arrival rate{}\n(VNF-FGs per time unit)"  # {}: ", log scale" or nothing
 DOMAIN_SHADES = ("0.2", "0.5", "0.8", "0.35", "0.65", "0.95")  # greys: the algorithms' colours stay theirs alone
 LOAD_STYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3)))  # one per load in the learning curves
 LOAD_MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # one per load in domains_vs_load
@@ -107,9 +107,9 @@ def _load_axis(ax: plt.Axes, rates: list[float]) -> None:
         ax.set_xticks(rates)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel(LOAD_LABEL + ", log scale")
+        ax.set_xlabel(LOAD_LABEL.format(", log scale"))
     else:
-        ax.set_xlabel(LOAD_LABEL)
+        ax.set_xlabel(LOAD_LABEL.format(""))
 
 
 def _thousands(axis) -> None:
@@ -185,7 +185,7 @@ def _slots(ax: plt.Axes, rates: list[float]) -> None:
         ax.axvline(boundary + 0.5, color="0.85", linewidth=0.6)
     ax.set_xticks(range(len(rates)), [f"{r:g}" for r in rates])
     ax.set_xlim(-0.5, len(rates) - 0.5)
-    ax.set_xlabel(LOAD_LABEL)
+    ax.set_xlabel(LOAD_LABEL.format(""))
 
 
 def _side_by_side(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[str, str, bool]], out: Path, name: str,
@@ -220,6 +220,8 @@ def _side_by_side(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
         if thousands:
             _thousands(ax.yaxis)
         ax.grid(True, axis="y")
+    for ax in axes.flat[:-1]:  # one axis of rates, under the last panel
+        ax.set_xlabel("")
     note = ("dots: each seed; point: mean over seeds; bars: its 95% interval" if len(counts) and counts.min() >= MIN_BAND
             else f"dots: each seed; point: mean over seeds (n < {MIN_BAND}: no interval)")  # fmt: skip
     caption(fig, market_scope(jobs), note)
@@ -484,7 +486,7 @@ def _domains(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path) -> list[Path]
         return []
     panels = [("node_utilization", "node utilization\n(share of capacity)"), ("hosted_vnfs", "hosted VNFs"),
               ("hosted_vls", "hosted VLs")]  # fmt: skip
-    fig, axes = new_figure(SINGLE_COLUMN, 3.9, 2, 2)
+    fig, axes = new_figure(SINGLE_COLUMN, 1.2 * len(panels) + 1.05, len(panels), 1, sharex=True)  # a row each: the names need the width
     algorithms = sorted(evaluation.algorithm.unique())
     width = 0.8 / max(1, len(domains))
     for ax, (suffix, label) in zip(axes.flat, panels):
@@ -500,7 +502,7 @@ def _domains(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path) -> list[Path]
                for k, d in enumerate(domains)]  # fmt: skip
     used = jobs[jobs.job.isin(set(evaluation.job))]
     caption(fig, market_scope(used), "bars: mean over the evaluation windows of every arrival rate and seed")
-    legend(fig, handles, axes.flat[-1])
+    legend(fig, handles)
     return save(fig, out, "domains")
 
 
