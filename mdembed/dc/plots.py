@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from mdembed.core.runs import Job, scan  # noqa: E402
 from mdembed.core.statistics import mean_interval  # noqa: E402
@@ -53,13 +54,13 @@ PANELS = (
     ("acceptance_rate", "acceptance rate\n(share of requests)"),
     ("sla_violation_rate", "SLA violations\n(share of served)"),
     ("resource_utilization", "resource utilization\n(share of DC)"),
-    ("e2e_delay_ms_mean", "mean end-to-end delay (ms)"),
-    ("e2e_delay_ms_p95", "p95 end-to-end delay (ms)"),
-    ("instances", "instances in use (mean)"),
+    ("e2e_delay_ms_mean", "mean end-to-end\ndelay (ms)"),
+    ("e2e_delay_ms_p95", "p95 end-to-end\ndelay (ms)"),
+    ("instances", "instances in use\n(mean)"),
     ("reward_per_step", "reward per step"),
 )
 SHARES = ("acceptance_rate", "sla_violation_rate", "resource_utilization")  # between 0 and 1
-DIAGNOSTIC_PANELS = (("loss", "TD loss (window mean)"), ("q_mean", "Q estimate of sampled actions"))
+DIAGNOSTIC_PANELS = (("loss", "TD loss\n(window mean)"), ("q_mean", "Q estimate of\nsampled actions"))
 ACTIONS = (("allocate", "tab:green"), ("uninstall", "tab:red"), ("wait", "tab:grey"))
 
 
@@ -104,7 +105,7 @@ def _learning_curves(tables: list[pd.DataFrame], summaries: list[dict], out: Pat
         return []
     curves = pd.concat(tables, ignore_index=True)
     panels = [("reward_per_step", "reward per step", None), ("acceptance_rate", "acceptance rate\n(share of requests)", (0, 1)),
-              ("epsilon", "exploration rate epsilon", (0, 1))]  # fmt: skip
+              ("epsilon", "exploration\nrate epsilon", (0, 1))]  # fmt: skip
     panels += [(c, label, None) for c, label in DIAGNOSTIC_PANELS if c in curves]  # runs from before the diagnostics have none
     mix = "allocate_share" in curves
     rows = -(-(len(panels) + mix) // 2)
@@ -132,7 +133,7 @@ def _learning_curves(tables: list[pd.DataFrame], summaries: list[dict], out: Pat
             mean = wide.rolling(k, center=True, min_periods=1).mean().mean(axis=1)
             ax.plot(wide.index, wide.mean(axis=1), color=color, alpha=0.3, linewidth=0.5)
             ax.plot(mean.index, mean.values, color=color, linewidth=1.2)
-        ax.set_ylabel("action mix (share of steps)")
+        ax.set_ylabel("action mix\n(share of steps)")
         ax.set_ylim(-0.03, 1.03)
     used = len(panels) + mix
     for ax in axes.flat[used:]:
@@ -142,6 +143,8 @@ def _learning_curves(tables: list[pd.DataFrame], summaries: list[dict], out: Pat
         for end in phase_ends:
             ax.axvline(end, color="grey", linestyle=":", linewidth=0.8)
         ax.set_xlabel("training steps")
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
         ax.tick_params(labelbottom=True)
         ax.grid(True)
     window = int(curves.groupby("run").steps.diff().median()) if curves.groupby("run").size().max() > 1 else int(curves.steps.max())
