@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from mdembed.core.errors import MdembedError  # noqa: E402
 from mdembed.core.io import atomic  # noqa: E402
@@ -75,6 +76,12 @@ def legend_groups(fig: plt.Figure, groups: list[list], free: plt.Axes | None = N
         rows += 1
     handles = [h for g in groups for h in [*g, *[blank] * (-len(g) % rows)]]  # each group fills whole columns
     legend(fig, handles, columns=len(handles) // rows)
+
+
+def thousands(axis, ticks: int = 5) -> None:
+    """Tick labels in thousands (150000 reads 150k), at most ``ticks`` of them: a panel is about 1.5 in wide."""
+    axis.set_major_locator(MaxNLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
 
 
 def _legend_columns(fig: plt.Figure) -> int:

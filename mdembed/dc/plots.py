@@ -35,14 +35,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from mdembed.core.runs import Job, scan  # noqa: E402
 from mdembed.core.statistics import mean_interval  # noqa: E402
 from mdembed.dc.aggregate import aggregate_dc, boot_delay, read_dc_job  # noqa: E402
 from mdembed.core.figures import (  # noqa: E402
     SINGLE_COLUMN, MIN_BAND, STYLE, caption, count_range, legend, listed, new_figure, read_metrics, require_columns, save,
-    seed_list, smoothing_windows, spread_note,
+    seed_list, smoothing_windows, spread_note, thousands,
 )  # fmt: skip
 
 POLICIES = (("dqn", "DQN"), ("autoscaler", "threshold autoscaler"), ("predictive", "predictive autoscaler"),
@@ -143,8 +142,7 @@ def _learning_curves(tables: list[pd.DataFrame], summaries: list[dict], out: Pat
         for end in phase_ends:
             ax.axvline(end, color="grey", linestyle=":", linewidth=0.8)
         ax.set_xlabel("training steps")
-        ax.xaxis.set_major_locator(MaxNLocator(4))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
+        thousands(ax.xaxis, ticks=4)
         ax.tick_params(labelbottom=True)
         ax.grid(True)
     window = int(curves.groupby("run").steps.diff().median()) if curves.groupby("run").size().max() > 1 else int(curves.steps.max())

@@ -55,12 +55,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from mdembed.market.tables import PAIR_KEY, aggregate, comparison, jobs_table, read_market_job  # noqa: E402
 from mdembed.core.runs import Job, scan  # noqa: E402
 from mdembed.core.figures import (  # noqa: E402
-    SINGLE_COLUMN, MIN_BAND, STYLE, new_figure, caption, legend, legend_groups, save, read_metrics, listed, seed_list, count_range, spread_note, smoothing_windows,
+    SINGLE_COLUMN, MIN_BAND, STYLE, new_figure, caption, legend, legend_groups, save, read_metrics, listed, seed_list, count_range, spread_note, smoothing_windows, thousands,
 )  # fmt: skip
 from mdembed.core.statistics import mean_interval  # noqa: E402
 
@@ -112,12 +112,6 @@ def _load_axis(ax: plt.Axes, rates: list[float]) -> None:
         ax.set_xlabel(LOAD_LABEL.format(""))
 
 
-def _thousands(axis) -> None:
-    """Tick labels in thousands (150000 reads 150k), at most 5 of them: a panel is 1.5 in wide."""
-    axis.set_major_locator(MaxNLocator(5))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
-
-
 def _name_handles(names: Iterable[str], palette: dict[str, str], marker: str | None = "o", line: bool = True) -> list[Line2D]:
     return [Line2D([], [], color=palette[n], marker=marker, linestyle="-" if line else "none", label=n) for n in names]
 
@@ -155,7 +149,7 @@ def _against_load(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
     legend_rows = 0 if free else -(-len(names) // 5)
     fig, axes = new_figure(SINGLE_COLUMN, 1.5 * rows + 0.55 + 0.14 * legend_rows, rows, 2)
     counts = table[table.metric == panels[0][0]].n
-    for ax, (metric, label, thousands) in zip(axes.flat, panels):
+    for ax, (metric, label, in_thousands) in zip(axes.flat, panels):
         rows_of = table[(table.metric == metric) & table["mean"].notna()]
         for algorithm, group in rows_of.groupby("name"):
             group = group.sort_values("arrival_rate")
@@ -171,8 +165,8 @@ def _against_load(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
                 ax.scatter(seeds.arrival_rate, seeds[metric], color=colour, s=6, alpha=0.6, linewidths=0, zorder=3)
         _load_axis(ax, rates)
         ax.set_ylabel(label)
-        if thousands:
-            _thousands(ax.yaxis)
+        if in_thousands:
+            thousands(ax.yaxis)
         ax.grid(True)
     caption(fig, market_scope(jobs), spread_note(counts))
     legend(fig, _name_handles(names, palette), axes.flat[-1] if free else None)
@@ -199,7 +193,7 @@ def _side_by_side(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
     legend_rows = -(-len(names) // 5)
     fig, axes = new_figure(SINGLE_COLUMN, 1.6 * len(panels) + 0.55 + 0.14 * legend_rows, len(panels), 1, sharex=True)
     counts = table[table.metric == panels[0][0]].n
-    for ax, (metric, label, thousands) in zip(axes.flat, panels):
+    for ax, (metric, label, in_thousands) in zip(axes.flat, panels):
         rows = table[(table.metric == metric) & table["mean"].notna()]
         for k, algorithm in enumerate(names):
             shift = (k - (len(names) - 1) / 2) * step
@@ -217,8 +211,8 @@ def _side_by_side(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
                 ax.plot(x, group["mean"], marker="o", markersize=3, linestyle="none", color=colour, label=algorithm)
         _slots(ax, rates)
         ax.set_ylabel(label)
-        if thousands:
-            _thousands(ax.yaxis)
+        if in_thousands:
+            thousands(ax.yaxis)
         ax.grid(True, axis="y")
     for ax in axes.flat[:-1]:  # one axis of rates, under the last panel
         ax.set_xlabel("")
@@ -263,7 +257,7 @@ def _acceptance_revenue(jobs: pd.DataFrame, table: pd.DataFrame, out: Path, pale
         ax.set_title(f"arrival rate {rate:g}")
         ax.set_xlabel("revenue (price units)")
         ax.set_ylabel("VNF-FG acceptance ratio")
-        _thousands(ax.xaxis)
+        thousands(ax.xaxis)
         ax.grid(True)
     for ax in list(axes.flat)[len(rates):]:
         ax.set_visible(False)
@@ -291,7 +285,7 @@ def _paired_vs_load(jobs: pd.DataFrame, table: pd.DataFrame, baseline: str, out:
     legend_rows = -(-len(names) // 3)
     fig, axes = new_figure(SINGLE_COLUMN, 2 * 1.75 + 0.55 + 0.16 * legend_rows, len(panels), 1, sharex=True)
     step = 0.8 / max(1, len(names))  # each algorithm's place within its rate's slot
-    for ax, (metric, label, thousands) in zip(axes[:, 0], panels):
+    for ax, (metric, label, in_thousands) in zip(axes[:, 0], panels):
         rows = table[table.metric == metric]
         for k, name in enumerate(names):
             group = rows[rows.name == name].sort_values("arrival_rate")
@@ -310,8 +304,8 @@ def _paired_vs_load(jobs: pd.DataFrame, table: pd.DataFrame, baseline: str, out:
         ax.axhline(0.0, color="0.4", linewidth=0.6)
         _slots(ax, rates)
         ax.set_ylabel(f"{label}\nminus {baseline}, paired by seed")
-        if thousands:
-            _thousands(ax.yaxis)
+        if in_thousands:
+            thousands(ax.yaxis)
         ax.grid(True, axis="y")
     axes[0][0].set_xlabel("")
     counts = table[table.metric == "acceptance_ratio"].n
@@ -363,7 +357,7 @@ def _domains_vs_load(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
             ax.set_xlabel("its node utilization")
             ax.set_ylabel(label)
             if not priced:
-                _thousands(ax.yaxis)
+                thousands(ax.yaxis)
             ax.grid(True)
     handles = _name_handles(names, palette, marker=None)
     handles += [Line2D([], [], color="0.4", marker=LOAD_MARKERS[i % len(LOAD_MARKERS)], linestyle="none",
@@ -572,9 +566,9 @@ def _learning_curves(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
         ax.tick_params(labelbottom=True)
         if by_load:
             ax.set_title(f"arrival rate {blocks[b]:g}")
-        _thousands(ax.xaxis)
+        thousands(ax.xaxis)
         if column == "reward":
-            _thousands(ax.yaxis)
+            thousands(ax.yaxis)
         if limits[1] is not None:
             ax.set_ylim(limits[0] - 0.02, limits[1] + 0.02)
         ax.grid(True)
