@@ -24,6 +24,8 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -306,3 +308,20 @@ def test_data_centre_runs_without_training_or_with_two_seeds(tmp_path, drawn):
     assert not any(isinstance(c, PolyCollection) for ax in data_axes(fig) for c in ax.collections)
     check_layout("dc_vs_boot", fig, root / "figures" / "dc_vs_boot.png")
     shutil.rmtree(root / "figures")
+
+
+@pytest.mark.parametrize("groups, columns", [((1,), None), ((3,), None), ((5,), None), ((9,), None), ((9,), 3),
+                                             ((7,), 2), ((12,), None), ((9, 3), None), ((4, 2), None)])  # fmt: skip
+def test_the_height_reserved_for_a_legend_under_the_panels_is_the_height_it_takes(groups, columns):
+    """A figure adds legend_height to its panels' height: a legend taller than that shrinks the panels, a shorter
+    one leaves a gap."""
+    with plt.rc_context(figures.STYLE):
+        fig, _ = figures.new_figure(SINGLE_COLUMN, 3, 1, 1)
+        keys = [[Line2D([], [], marker="o", label=f"algorithm_{g}{k}") for k in range(n)] for g, n in enumerate(groups)]
+        if len(groups) == 1:
+            figures.legend(fig, keys[0], columns=columns)
+        else:
+            figures.legend_groups(fig, keys)
+        renderer = render(fig)
+    drawn = fig.legends[0].get_window_extent(renderer).height / fig.dpi
+    assert drawn == pytest.approx(figures.legend_height(*groups, columns=columns), abs=0.01)

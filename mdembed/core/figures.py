@@ -23,6 +23,8 @@ from mdembed.core.io import atomic  # noqa: E402
 
 SINGLE_COLUMN = 3.35  # inches: one column of a two-column paper (8.5 cm), the width of every figure
 LEGEND_COLUMN = 1.1  # inches a column of the legend takes (a key and a name of about 12 characters at 7 pt)
+LEGEND_ROW = 0.152  # inches a row of the legend takes (7 pt text and the space between two rows)
+LEGEND_PAD = 0.03  # inches of the legend's border above and below its rows
 MIN_BAND = 3  # seeds a 95% band or interval needs; a point of fewer seeds shows the seeds' own values
 DPI = 300
 CAPTION_CHARACTERS = 19.5  # characters of 7 pt text per inch of caption: a line wraps before it leaves the figure
@@ -59,7 +61,7 @@ def legend(fig: plt.Figure, handles: list, free: plt.Axes | None = None, title: 
         free.legend(handles, labels, loc="center", title=title, ncol=columns or (1 if len(handles) <= 8 else 2))
     else:
         fig.legend(handles, labels, loc="outside lower center", title=title,
-                   ncol=min(columns or len(handles), _legend_columns(fig)))  # fmt: skip
+                   ncol=min(columns or len(handles), legend_columns(fig.get_figwidth())))  # fmt: skip
 
 
 def legend_groups(fig: plt.Figure, groups: list[list], free: plt.Axes | None = None) -> None:
@@ -71,9 +73,7 @@ def legend_groups(fig: plt.Figure, groups: list[list], free: plt.Axes | None = N
         handles = [h for g in groups for h in [*g, blank]][:-1]
         legend(fig, handles, free)
         return
-    rows = 1  # the fewest rows whose columns fit the figure's width
-    while sum(-(-len(g) // rows) for g in groups) > _legend_columns(fig) and rows < max(map(len, groups), default=1):
-        rows += 1
+    rows = legend_rows([len(g) for g in groups], legend_columns(fig.get_figwidth()))
     handles = [h for g in groups for h in [*g, *[blank] * (-len(g) % rows)]]  # each group fills whole columns
     legend(fig, handles, columns=len(handles) // rows)
 
@@ -84,9 +84,28 @@ def thousands(axis, ticks: int = 5) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
 
 
-def _legend_columns(fig: plt.Figure) -> int:
-    """The columns of keys a legend under the panels holds within the figure's width."""
-    return max(1, int(fig.get_figwidth() / LEGEND_COLUMN))
+def legend_columns(width: float) -> int:
+    """The columns of keys a legend under the panels holds within a figure ``width`` inches wide."""
+    return max(1, int(width / LEGEND_COLUMN))
+
+
+def legend_rows(groups: list[int], columns: int) -> int:
+    """The fewest rows of a legend of ``groups`` (each a number of keys, in columns of its own) whose columns fit
+    in ``columns``."""
+    groups = [g for g in groups if g]
+    rows = 1
+    while sum(-(-g // rows) for g in groups) > columns and rows < max(groups, default=1):
+        rows += 1
+    return rows
+
+
+def legend_height(*groups: int, columns: int | None = None, width: float = SINGLE_COLUMN) -> float:
+    """The inches a legend under the panels takes (``groups``: the keys of each group of :func:`legend_groups`,
+    or of the one list of :func:`legend`, drawn in at most ``columns`` columns), to add to a figure's height so its
+    panels keep theirs."""
+    fits = legend_columns(width)
+    across = min(columns or fits, fits) if len(groups) == 1 else fits
+    return LEGEND_PAD + LEGEND_ROW * legend_rows(list(groups), across)
 
 
 def save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
