@@ -146,6 +146,24 @@ def test_every_figure_states_its_scope_and_reads_at_column_width(tmp_path, drawn
         assert (sweep / "figures" / f"{name}.pdf").stat().st_size > 1000
 
 
+def test_a_legend_too_big_for_the_free_panel_goes_under_the_panels(tmp_path, drawn):
+    """Ten arms of long names (the pricing study's) do not fit one panel's room: the legend goes under the panels,
+    the figure growing by its height, instead of running off the figure's edge."""
+    arms = [f"ppo_element_coop_{k}" for k in range(10)]
+    for arm in arms:
+        for seed in (1, 2, 3):
+            for rate in (0.05, 0.5):
+                market_job(tmp_path / "sweep", "ddpg", seed, rate, arm=arm)
+    plot_market(tmp_path / "sweep", baseline="none")
+    for name in ("acceptance_vs_load", "price_vs_load"):  # 3 panels each: the 4th cell is free
+        fig = drawn[name]
+        check_layout(name, fig, tmp_path / "sweep" / "figures" / f"{name}.png")
+        assert len(fig.legends) == 1 and not any(ax.get_legend() for ax in fig.axes), name
+    few = market_sweep(tmp_path / "few")  # 3 short names still fit the free panel
+    plot_market(few)
+    assert not drawn["acceptance_vs_load"].legends and drawn["acceptance_vs_load"].axes[-1].get_legend()
+
+
 def test_a_single_run_or_a_single_load_draws_nothing_against_the_load(tmp_path, drawn):
     one = market_job(tmp_path / "one", "ddpg", 1, 0.5, train_windows=10)
     assert {p.stem for p in plot_market(one)} == {"price_vs_load", "decision_time", "domains", "learning_curves"}
@@ -310,18 +328,28 @@ def test_data_centre_runs_without_training_or_with_two_seeds(tmp_path, drawn):
     shutil.rmtree(root / "figures")
 
 
-@pytest.mark.parametrize("groups, columns", [((1,), None), ((3,), None), ((5,), None), ((9,), None), ((9,), 3),
-                                             ((7,), 2), ((12,), None), ((9, 3), None), ((4, 2), None)])  # fmt: skip
-def test_the_height_reserved_for_a_legend_under_the_panels_is_the_height_it_takes(groups, columns):
-    """A figure adds legend_height to its panels' height: a legend taller than that shrinks the panels, a shorter
-    one leaves a gap."""
+def panel_height(groups: tuple[int, ...], columns: int | None = None, name: str = "algorithm") -> float:
+    """The inches of height the one panel of a 2-inch figure keeps once a legend of ``groups`` is under it."""
     with plt.rc_context(figures.STYLE):
-        fig, _ = figures.new_figure(SINGLE_COLUMN, 3, 1, 1)
-        keys = [[Line2D([], [], marker="o", label=f"algorithm_{g}{k}") for k in range(n)] for g, n in enumerate(groups)]
+        fig, axes = figures.new_figure(SINGLE_COLUMN, 2, 1, 1)
+        keys = [[Line2D([], [], marker="o", label=f"{name}_{g}{k}") for k in range(n)] for g, n in enumerate(groups)]
         if len(groups) == 1:
             figures.legend(fig, keys[0], columns=columns)
         else:
             figures.legend_groups(fig, keys)
         renderer = render(fig)
-    drawn = fig.legends[0].get_window_extent(renderer).height / fig.dpi
-    assert drawn == pytest.approx(figures.legend_height(*groups, columns=columns), abs=0.01)
+        legend = fig.legends[0].get_window_extent(renderer)
+        inside = fig.bbox.expanded(1.001, 1.001)
+        assert inside.contains(legend.x0, legend.y0) and inside.contains(legend.x1, legend.y1), "a legend cut off"
+        return axes[0][0].get_window_extent(renderer).height / fig.dpi
+
+
+@pytest.mark.parametrize("groups, columns", [((3,), None), ((5,), None), ((9,), None), ((9,), 3), ((7,), 2),
+                                             ((12,), None), ((9, 3), None), ((4, 2), None)])  # fmt: skip
+def test_a_legend_under_the_panels_takes_no_height_from_them(groups, columns):
+    """The figure grows by its legend's height: a legend of 12 keys leaves its panel the height one of 1 key does."""
+    assert panel_height(groups, columns) == pytest.approx(panel_height((1,)), abs=0.01)
+
+
+def test_a_legend_of_long_names_takes_fewer_columns_not_more_than_the_width():
+    assert panel_height((9,), name="a_name_of_some_twenty_characters") == pytest.approx(panel_height((1,)), abs=0.01)

@@ -6,6 +6,7 @@ or not at all."""
 from __future__ import annotations
 
 import textwrap
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,8 +24,6 @@ from mdembed.core.io import atomic  # noqa: E402
 
 SINGLE_COLUMN = 3.35  # inches: one column of a two-column paper (8.5 cm), the width of every figure
 LEGEND_COLUMN = 1.1  # inches a column of the legend takes (a key and a name of about 12 characters at 7 pt)
-LEGEND_ROW = 0.152  # inches a row of the legend takes (7 pt text and the space between two rows)
-LEGEND_PAD = 0.03  # inches of the legend's border above and below its rows
 MIN_BAND = 3  # seeds a 95% band or interval needs; a point of fewer seeds shows the seeds' own values
 DPI = 300
 CAPTION_CHARACTERS = 19.5  # characters of 7 pt text per inch of caption: a line wraps before it leaves the figure
@@ -53,29 +52,63 @@ def caption(fig: plt.Figure, *lines: str) -> None:
 
 
 def legend(fig: plt.Figure, handles: list, free: plt.Axes | None = None, title: str | None = None,
-            columns: int | None = None) -> None:  # fmt: skip
-    """The legend in the grid's free panel when there is one, else under the panels: never over the data."""
-    labels = [h.get_label() for h in handles]
-    if free is not None:
-        free.set_axis_off()
-        free.legend(handles, labels, loc="center", title=title, ncol=columns or (1 if len(handles) <= 8 else 2))
-    else:
-        fig.legend(handles, labels, loc="outside lower center", title=title,
-                   ncol=min(columns or len(handles), legend_columns(fig.get_figwidth())))  # fmt: skip
+           columns: int | None = None) -> None:  # fmt: skip
+    """The legend in the grid's free panel when there is one and it fits there, else under the panels: never over
+    the data or off the figure. Under the panels, the figure grows by the legend's height, so the panels keep the
+    height the figure gave them whatever the number and length of the names."""
+    if free is None or not _in_panel(fig, handles, free, title, columns):
+        _under_panels(fig, handles, title, columns)
 
 
 def legend_groups(fig: plt.Figure, groups: list[list], free: plt.Axes | None = None) -> None:
     """A legend of several groups of keys (e.g. the algorithms' colours, then the loads' line styles), each group
-    in columns of its own under the panels (or one after the other in the free panel)."""
+    in columns of its own under the panels (or one after the other in the free panel, where they fit)."""
     blank = Line2D([], [], linestyle="none", label="")
     groups = [g for g in groups if g]
-    if free is not None:
-        handles = [h for g in groups for h in [*g, blank]][:-1]
-        legend(fig, handles, free)
+    if free is not None and _in_panel(fig, [h for g in groups for h in [*g, blank]][:-1], free):
         return
     rows = legend_rows([len(g) for g in groups], legend_columns(fig.get_figwidth()))
     handles = [h for g in groups for h in [*g, *[blank] * (-len(g) % rows)]]  # each group fills whole columns
-    legend(fig, handles, columns=len(handles) // rows)
+    _under_panels(fig, handles, columns=len(handles) // rows)
+
+
+def _in_panel(fig: plt.Figure, handles: list, free: plt.Axes, title: str | None = None, columns: int | None = None) -> bool:
+    """The legend in the free panel, if there, laid out with the rest of the figure, it stays inside the figure
+    and off every panel that shows data; whether it does."""
+    free.set_axis_off()
+    box = free.legend(handles, [h.get_label() for h in handles], loc="center", title=title,
+                      ncol=columns or (1 if len(handles) <= 8 else 2))  # fmt: skip
+    with warnings.catch_warnings():  # a legend too big for its panel collapses the layout: that is the answer
+        warnings.filterwarnings("ignore", "constrained_layout not applied", UserWarning)
+        fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    extent = _keys_extent(fig, box, renderer)
+    inside = fig.bbox.expanded(1.001, 1.001)
+    if (inside.contains(extent.x0, extent.y0) and inside.contains(extent.x1, extent.y1)
+            and not any(ax.axison and extent.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)):  # fmt: skip
+        return True
+    box.remove()  # too many keys, or names too long, for one panel's room
+    return False
+
+
+def _keys_extent(fig: plt.Figure, box, renderer):
+    """The legend's box without its border's blank padding: that may run past the figure's edge, the keys not."""
+    pad = box.borderpad * box.prop.get_size_in_points() * fig.dpi / 72
+    return box.get_window_extent(renderer).padded(-pad)
+
+
+def _under_panels(fig: plt.Figure, handles: list, title: str | None = None, columns: int | None = None) -> None:
+    """The legend under the panels in as many columns as asked for and the figure's width holds (fewer where the
+    names are long), the figure grown by its height."""
+    renderer = fig.canvas.get_renderer()
+    across = min(columns or len(handles), legend_columns(fig.get_figwidth()))
+    while True:
+        box = fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", title=title, ncol=across)
+        if _keys_extent(fig, box, renderer).width <= fig.bbox.width or across == 1:
+            break
+        box.remove()
+        across -= 1
+    fig.set_figheight(fig.get_figheight() + box.get_window_extent(renderer).height / fig.dpi)
 
 
 def thousands(axis, ticks: int = 5) -> None:
@@ -97,15 +130,6 @@ def legend_rows(groups: list[int], columns: int) -> int:
     while sum(-(-g // rows) for g in groups) > columns and rows < max(groups, default=1):
         rows += 1
     return rows
-
-
-def legend_height(*groups: int, columns: int | None = None, width: float = SINGLE_COLUMN) -> float:
-    """The inches a legend under the panels takes (``groups``: the keys of each group of :func:`legend_groups`,
-    or of the one list of :func:`legend`, drawn in at most ``columns`` columns), to add to a figure's height so its
-    panels keep theirs."""
-    fits = legend_columns(width)
-    across = min(columns or fits, fits) if len(groups) == 1 else fits
-    return LEGEND_PAD + LEGEND_ROW * legend_rows(list(groups), across)
 
 
 def save(fig: plt.Figure, out: Path, name: str) -> list[Path]:

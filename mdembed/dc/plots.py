@@ -40,7 +40,7 @@ from mdembed.core.runs import Job, scan  # noqa: E402
 from mdembed.core.statistics import mean_interval  # noqa: E402
 from mdembed.dc.aggregate import aggregate_dc, boot_delay, read_dc_job  # noqa: E402
 from mdembed.core.figures import (  # noqa: E402
-    SINGLE_COLUMN, MIN_BAND, STYLE, caption, count_range, legend, legend_height, listed, new_figure, read_metrics, require_columns, save,
+    SINGLE_COLUMN, MIN_BAND, STYLE, caption, count_range, legend, listed, new_figure, read_metrics, require_columns, save,
     seed_list, smoothing_windows, spread_note, thousands,
 )  # fmt: skip
 
@@ -109,8 +109,7 @@ def _learning_curves(tables: list[pd.DataFrame], summaries: list[dict], out: Pat
     mix = "allocate_share" in curves
     rows = -(-(len(panels) + mix) // 2)
     n = len(tables)
-    keys = 3 + (n >= MIN_BAND) + (len(ACTIONS) if mix else 0)  # the legend's: runs, mean, [band], phase end, [actions]
-    fig, axes = new_figure(SINGLE_COLUMN, 1.4 * rows + 0.55 + legend_height(keys, columns=2), rows, 2, sharex=True)
+    fig, axes = new_figure(SINGLE_COLUMN, 1.4 * rows + 0.55, rows, 2, sharex=True)
     k = smoothing_windows(int(curves.groupby("run").size().max()))
     for ax, (column, label, limits) in zip(axes.flat, panels):
         wide = curves.pivot_table(index="steps", columns="run", values=column, dropna=False)

@@ -60,7 +60,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 from mdembed.market.tables import PAIR_KEY, aggregate, comparison, jobs_table, read_market_job  # noqa: E402
 from mdembed.core.runs import Job, scan  # noqa: E402
 from mdembed.core.figures import (  # noqa: E402
-    SINGLE_COLUMN, MIN_BAND, STYLE, new_figure, caption, legend, legend_groups, legend_height, save, read_metrics, listed, seed_list, count_range, spread_note, smoothing_windows, thousands,
+    SINGLE_COLUMN, MIN_BAND, STYLE, new_figure, caption, legend, legend_groups, save, read_metrics, listed, seed_list, count_range, spread_note, smoothing_windows, thousands,
 )  # fmt: skip
 from mdembed.core.statistics import mean_interval  # noqa: E402
 
@@ -146,8 +146,7 @@ def _against_load(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
     free = len(panels) % 2  # an odd number of panels leaves one free: the legend's
     rows = (len(panels) + free) // 2
     names = sorted(set(table.name))
-    below = 0 if free else legend_height(len(names))
-    fig, axes = new_figure(SINGLE_COLUMN, 1.5 * rows + 0.55 + below, rows, 2)
+    fig, axes = new_figure(SINGLE_COLUMN, 1.5 * rows + 0.55, rows, 2)
     counts = table[table.metric == panels[0][0]].n
     for ax, (metric, label, in_thousands) in zip(axes.flat, panels):
         rows_of = table[(table.metric == metric) & table["mean"].notna()]
@@ -190,7 +189,7 @@ def _side_by_side(jobs: pd.DataFrame, table: pd.DataFrame, panels: list[tuple[st
     rates = _rates(jobs)
     names = sorted(set(table.name))
     step = 0.8 / max(1, len(names))
-    fig, axes = new_figure(SINGLE_COLUMN, 1.6 * len(panels) + 0.55 + legend_height(len(names)), len(panels), 1, sharex=True)
+    fig, axes = new_figure(SINGLE_COLUMN, 1.6 * len(panels) + 0.55, len(panels), 1, sharex=True)
     counts = table[table.metric == panels[0][0]].n
     for ax, (metric, label, in_thousands) in zip(axes.flat, panels):
         rows = table[(table.metric == metric) & table["mean"].notna()]
@@ -233,7 +232,7 @@ def _acceptance_revenue(jobs: pd.DataFrame, table: pd.DataFrame, out: Path, pale
     columns = 1 if len(rates) <= 3 else 2  # panels side by side from 4 loads on
     rows_n = -(-len(rates) // columns)
     names = sorted(set(table.name))
-    fig, axes = new_figure(SINGLE_COLUMN, (1.9 if columns == 1 else 1.5) * rows_n + 0.45 + legend_height(len(names), columns=3),
+    fig, axes = new_figure(SINGLE_COLUMN, (1.9 if columns == 1 else 1.5) * rows_n + 0.45,
                            rows_n, columns)  # fmt: skip
     counts = table[table.metric == "acceptance_ratio"].n
     for ax, rate in zip(axes.flat, rates):
@@ -280,7 +279,7 @@ def _paired_vs_load(jobs: pd.DataFrame, table: pd.DataFrame, baseline: str, out:
     rates = sorted(set(table.arrival_rate))
     names = sorted(set(table.name))
     seeds = paired_seeds(jobs, baseline, tuple(m for m, _, _ in panels))
-    fig, axes = new_figure(SINGLE_COLUMN, 2 * 1.75 + 0.55 + legend_height(len(names), columns=3), len(panels), 1, sharex=True)
+    fig, axes = new_figure(SINGLE_COLUMN, 2 * 1.75 + 0.55, len(panels), 1, sharex=True)
     step = 0.8 / max(1, len(names))  # each algorithm's place within its rate's slot
     for ax, (metric, label, in_thousands) in zip(axes[:, 0], panels):
         rows = table[table.metric == metric]
@@ -334,7 +333,7 @@ def _domains_vs_load(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
     rates = _rates(data)
     names = sorted(set(data.name))
     unpriced = sorted({n for n, a in zip(data.name, data.algorithm) if not quotes_prices(a)})
-    fig, axes = new_figure(SINGLE_COLUMN, 1.5 * len(domains) + 0.55 + legend_height(len(names), len(rates)), len(domains), 2)
+    fig, axes = new_figure(SINGLE_COLUMN, 1.5 * len(domains) + 0.55, len(domains), 2)
     for row, d in zip(axes, domains):
         x = f"domain{d}_node_utilization"
         for ax, (column, label, priced) in zip(row, [(f"domain_mean_price_d{d}", "mean quoted price", True),
@@ -406,8 +405,7 @@ def _price_vs_load(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> li
     domains, names = sorted(curves.domain.unique()), sorted(curves.name.unique())
     free = len(domains) % 2
     rows_n = (len(domains) + free) // 2
-    below = 0 if free else legend_height(len(names))
-    fig, axes = new_figure(SINGLE_COLUMN, 1.5 * rows_n + 0.55 + below, rows_n, 2, sharex=True, sharey=True)
+    fig, axes = new_figure(SINGLE_COLUMN, 1.5 * rows_n + 0.55, rows_n, 2, sharex=True, sharey=True)
     for d, group in curves.groupby("domain"):
         ax = axes.flat[domains.index(d)]
         for name, line in group.groupby("name"):
@@ -437,7 +435,7 @@ def _leading_digit(value: float) -> int:
 
 def _decision_time(jobs: pd.DataFrame, out: Path, palette: dict[str, str]) -> list[Path]:
     means = jobs.groupby("name")[["decision_time_ms_median", "decision_time_ms_p95"]].mean()
-    fig, axes = new_figure(SINGLE_COLUMN, 0.8 + 0.2 * len(means) + legend_height(2), 1, 1)  # the key: median, p95
+    fig, axes = new_figure(SINGLE_COLUMN, 0.8 + 0.2 * len(means), 1, 1)
     ax = axes[0][0]
     y = np.arange(len(means))
     bar_colours = [palette[n] for n in means.index]
@@ -476,7 +474,7 @@ def _domains(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path) -> list[Path]
         return []
     panels = [("node_utilization", "node utilization\n(share of capacity)"), ("hosted_vnfs", "hosted VNFs"),
               ("hosted_vls", "hosted VLs")]  # fmt: skip
-    fig, axes = new_figure(SINGLE_COLUMN, 1.2 * len(panels) + 0.9 + legend_height(len(domains)), len(panels), 1, sharex=True)  # a row each: the names need the width
+    fig, axes = new_figure(SINGLE_COLUMN, 1.2 * len(panels) + 0.9, len(panels), 1, sharex=True)  # a row each: the names need the width
     algorithms = sorted(evaluation.algorithm.unique())
     width = 0.8 / max(1, len(domains))
     for ax, (suffix, label) in zip(axes.flat, panels):
@@ -533,8 +531,7 @@ def _learning_curves(jobs: pd.DataFrame, metrics: pd.DataFrame, out: Path, palet
     free = len(panels) % 2 == 1 and not by_load  # the legend's cell
     per_panel = len(names) * (1 if by_load else max(1, len(rates)))
     banded = per_panel <= MAX_BANDS
-    below = 0 if free else legend_height(len(names), len(rates) if styled else 0)
-    height = (1.35 if by_load else 1.5) * per_block * len(blocks) + 0.55 + below
+    height = (1.35 if by_load else 1.5) * per_block * len(blocks) + 0.55
     fig, axes = new_figure(SINGLE_COLUMN, height, per_block * len(blocks), 2, sharex=True)
     cells = {(b, i): axes[b * per_block + i // 2][i % 2] for b in range(len(blocks)) for i in range(len(panels))}
     counts = []
