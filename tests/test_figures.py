@@ -113,6 +113,12 @@ def render(fig):
     return canvas.get_renderer()
 
 
+def inside(fig, box) -> bool:
+    """Whether a box (in pixels) lies within the figure, to a thousandth of its size."""
+    edges = fig.bbox.expanded(1.001, 1.001)
+    return edges.contains(box.x0, box.y0) and edges.contains(box.x1, box.y1)
+
+
 def check_layout(name: str, fig, png: Path) -> None:
     """Width, columns of panels, font sizes, legends outside the data."""
     image = Image.open(png)
@@ -128,8 +134,7 @@ def check_layout(name: str, fig, png: Path) -> None:
         box = legend.get_window_extent(renderer)
         for ax in data_axes(fig):
             assert not box.overlaps(ax.get_window_extent(renderer)), f"{name}: a legend over the data"
-        inside = fig.bbox.expanded(1.001, 1.001)
-        assert inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1), f"{name}: a legend cut off"
+        assert inside(fig, box), f"{name}: a legend cut off"
     assert fig.get_figwidth() == pytest.approx(SINGLE_COLUMN)
 
 
@@ -338,9 +343,7 @@ def panel_height(groups: tuple[int, ...], columns: int | None = None, name: str 
         else:
             figures.legend_groups(fig, keys)
         renderer = render(fig)
-        legend = fig.legends[0].get_window_extent(renderer)
-        inside = fig.bbox.expanded(1.001, 1.001)
-        assert inside.contains(legend.x0, legend.y0) and inside.contains(legend.x1, legend.y1), "a legend cut off"
+        assert inside(fig, fig.legends[0].get_window_extent(renderer)), "a legend cut off"
         return axes[0][0].get_window_extent(renderer).height / fig.dpi
 
 

@@ -67,14 +67,14 @@ def legend_groups(fig: plt.Figure, groups: list[list], free: plt.Axes | None = N
     groups = [g for g in groups if g]
     if free is not None and _in_panel(fig, [h for g in groups for h in [*g, blank]][:-1], free):
         return
-    rows = legend_rows([len(g) for g in groups], legend_columns(fig.get_figwidth()))
+    rows = _legend_rows([len(g) for g in groups], _legend_columns(fig.get_figwidth()))
     handles = [h for g in groups for h in [*g, *[blank] * (-len(g) % rows)]]  # each group fills whole columns
     _under_panels(fig, handles, columns=len(handles) // rows)
 
 
 def _in_panel(fig: plt.Figure, handles: list, free: plt.Axes, title: str | None = None, columns: int | None = None) -> bool:
-    """The legend in the free panel, if there, laid out with the rest of the figure, it stays inside the figure
-    and off every panel that shows data; whether it does."""
+    """Whether the legend fits the free panel: drawn there and laid out with the rest of the figure, it stays
+    inside the figure and off every panel that shows data. It is left there if so, removed if not."""
     free.set_axis_off()
     box = free.legend(handles, [h.get_label() for h in handles], loc="center", title=title,
                       ncol=columns or (1 if len(handles) <= 8 else 2))  # fmt: skip
@@ -101,7 +101,7 @@ def _under_panels(fig: plt.Figure, handles: list, title: str | None = None, colu
     """The legend under the panels in as many columns as asked for and the figure's width holds (fewer where the
     names are long), the figure grown by its height."""
     renderer = fig.canvas.get_renderer()
-    across = min(columns or len(handles), legend_columns(fig.get_figwidth()))
+    across = min(columns or len(handles), _legend_columns(fig.get_figwidth()))
     while True:
         box = fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", title=title, ncol=across)
         if _keys_extent(fig, box, renderer).width <= fig.bbox.width or across == 1:
@@ -117,15 +117,14 @@ def thousands(axis, ticks: int = 5) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
 
 
-def legend_columns(width: float) -> int:
+def _legend_columns(width: float) -> int:
     """The columns of keys a legend under the panels holds within a figure ``width`` inches wide."""
     return max(1, int(width / LEGEND_COLUMN))
 
 
-def legend_rows(groups: list[int], columns: int) -> int:
-    """The fewest rows of a legend of ``groups`` (each a number of keys, in columns of its own) whose columns fit
-    in ``columns``."""
-    groups = [g for g in groups if g]
+def _legend_rows(groups: list[int], columns: int) -> int:
+    """The fewest rows of a legend of ``groups`` (each a number of keys, none empty, in columns of its own) whose
+    columns fit in ``columns``."""
     rows = 1
     while sum(-(-g // rows) for g in groups) > columns and rows < max(groups, default=1):
         rows += 1
